@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
+
+from catalog import services
+from catalog.models import Prompt, Resource, ResourceTemplate, ServerTool, Tool, Upstream, VirtualServer
+
+
+class UpstreamForm(forms.ModelForm):
+    """Credentials are write-only: blank keeps what is stored, and nothing stored is ever rendered."""
+
+    bearer_token = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    basic_username = forms.CharField(required=False)
+    basic_password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    custom_headers = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text='JSON object, e.g. {"X-Api-Key": "…"}'
+    )
+
+    class Meta:
+        model = Upstream
+        fields = ["name", "slug", "url", "transport", "auth_type", "owner", "team", "visibility", "enabled",
+                  "timeout_seconds"]
+
+    def credentials(self) -> dict | None:
+        data = self.cleaned_data
+        auth_type = data.get("auth_type")
+        if auth_type == Upstream.AuthType.BEARER and data.get("bearer_token"):
+            return {"token": data["bearer_token"]}
+        if auth_type == Upstream.AuthType.BASIC and data.get("basic_username"):
+            return {"username": data["basic_username"], "password": data.get("basic_password", "")}
+        if auth_type == Upstream.AuthType.HEADERS and data.get("custom_headers"):
+            return {"headers": self._headers()}
+        return None
+
+    def _headers(self) -> dict:
+        try:
+            headers = json.loads(self.cleaned_data["custom_headers"])
+        except ValueError:
+            raise ValidationError("Custom headers must be a JSON object.") from None
+        if not isinstance(headers, dict):
+            raise ValidationError("Custom headers must be a JSON object.")
+        return headers
+
+    def clean(self):
+        data = super().clean()
+        if data.get("auth_type") == Upstream.AuthType.HEADERS and data.get("custom_headers"):
+            self._headers()
+        return data
+
+
+@admin.register(Upstream)
+class UpstreamAdmin(admin.ModelAdmin):
+    form = UpstreamForm
+    list_display = ["name", "slug", "url", "transport", "auth_type", "visibility", "enabled", "discovery_status",
+                    "discovered_at"]
+    list_filter = ["transport", "visibility", "enabled", "discovery_status"]
+    list_select_related = ["owner", "team"]
+    search_fields = ["name", "slug", "url"]
+    raw_id_fields = ["owner"]
+    readonly_fields = ["discovery_status", "discovery_error", "discovered_at", "has_credentials"]
+    actions = ["discover_now"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "url", "transport", "enabled", "timeout_seconds"]}),
+        ("Sharing", {"fields": ["owner", "team", "visibility"]}),
+        ("Upstream credentials (write-only)", {
+            "fields": ["auth_type", "has_credentials", "bearer_token", "basic_username", "basic_password",
+                       "custom_headers"],
+        }),
+        ("Discovery", {"fields": ["discovery_status", "discovery_error", "discovered_at"]}),
+    ]
+
+    @admin.display(boolean=True, description="Credentials stored")
+    def has_credentials(self, upstream: Upstream) -> bool:
+        return bool(upstream.credentials_sealed)
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in form.Meta.fields if name in form.cleaned_data}
+        try:
+            if change:
+                fields.pop("slug", None)
+                fields.pop("owner", None)
+                saved = services.upstream_update(
+                    upstream=Upstream.objects.get(pk=obj.pk), actor=request.user, credentials=form.credentials(),
+                    **{name: value for name, value in fields.items() if name in form.changed_data},
+                )
+            else:
+                saved = services.upstream_create(actor=request.user, credentials=form.credentials(), **fields)
+        except services.CatalogError as exc:
+            raise ValidationError(str(exc)) from None
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+        if not change:
+            self._report(request, services.upstream_discover(upstream=saved, actor=request.user))
+
+    def _report(self, request, report: services.DiscoveryReport) -> None:
+        if report.ok:
+            self.message_user(
+                request,
+                f"Discovered {len(report.tools)} tools, {report.resources} resources, {report.prompts} prompts "
+                f"from {report.upstream.name}.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(request, f"Discovery of {report.upstream.name} failed: {report.error}", messages.ERROR)
+
+    @admin.action(description="Discover now")
+    def discover_now(self, request, queryset):
+        for upstream in queryset:
+            self._report(request, services.upstream_discover(upstream=upstream, actor=request.user))
+
+
+class DiscoveredAdmin(admin.ModelAdmin):
+    list_filter = ["enabled", "visibility", "upstream"]
+    list_select_related = ["upstream"]
+    raw_id_fields = ["owner"]
+    actions = ["enable", "disable"]
+    editable = ("enabled", "visibility", "team")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields if field.name not in self.editable]
+
+    def save_model(self, request, obj, form, change):
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in self.editable}
+        try:
+            services.catalog_entry_update(entry=type(obj).objects.get(pk=obj.pk), actor=request.user, **changes)
+        except services.CatalogError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def _set_enabled(self, request, queryset, enabled: bool) -> None:
+        for entry in queryset:
+            services.catalog_entry_update(entry=entry, actor=request.user, enabled=enabled)
+        self.message_user(request, f"{'Enabled' if enabled else 'Disabled'} {queryset.count()} entries.")
+
+    @admin.action(description="Enable")
+    def enable(self, request, queryset):
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description="Disable")
+    def disable(self, request, queryset):
+        self._set_enabled(request, queryset, False)
+
+
+@admin.register(Tool)
+class ToolAdmin(DiscoveredAdmin):
+    list_display = ["exposed_name", "upstream", "original_name", "enabled", "visibility", "missing_since"]
+    search_fields = ["exposed_name", "original_name", "description"]
+    editable = ("enabled", "visibility", "team", "exposed_name")
+
+
+@admin.register(Prompt)
+class PromptAdmin(DiscoveredAdmin):
+    list_display = ["exposed_name", "upstream", "original_name", "enabled", "visibility", "missing_since"]
+    search_fields = ["exposed_name", "original_name", "description"]
+    editable = ("enabled", "visibility", "team", "exposed_name")
+
+
+@admin.register(Resource)
+class ResourceAdmin(DiscoveredAdmin):
+    list_display = ["uri", "name", "upstream", "mime_type", "enabled", "visibility", "missing_since"]
+    search_fields = ["uri", "name"]
+
+
+@admin.register(ResourceTemplate)
+class ResourceTemplateAdmin(DiscoveredAdmin):
+    list_display = ["uri_template", "name", "upstream", "enabled", "visibility", "missing_since"]
+    search_fields = ["uri_template", "name"]
+
+
+class ServerToolFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        kept = [
+            (form.cleaned_data["tool"], form.cleaned_data.get("alias", ""))
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("tool")
+        ]
+        try:
+            services.server_tools_check(self.instance, kept)
+        except services.CatalogError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class ServerToolInline(admin.TabularInline):
+    model = ServerTool
+    formset = ServerToolFormSet
+    extra = 1
+    autocomplete_fields = ["tool"]
+
+
+@admin.register(VirtualServer)
+class VirtualServerAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "visibility", "enabled", "owner", "created_at"]
+    list_filter = ["visibility", "enabled"]
+    list_select_related = ["owner", "team"]
+    search_fields = ["slug", "name"]
+    raw_id_fields = ["owner"]
+    inlines = [ServerToolInline]
+    fields = ["slug", "name", "description", "enabled", "owner", "team", "visibility"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["slug"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in ("name", "description", "enabled", "team", "visibility")}
+        try:
+            if change:
+                saved = services.server_update(server=VirtualServer.objects.get(pk=obj.pk), actor=request.user, **fields)
+            else:
+                saved = services.server_create(
+                    owner=form.cleaned_data["owner"], slug=form.cleaned_data["slug"], actor=request.user, **fields
+                )
+        except services.CatalogError as exc:
+            raise ValidationError(str(exc)) from None
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        services.server_composition_saved(server=form.instance, actor=request.user)

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import json
+
+from rest_framework import serializers
+
+from catalog.models import Prompt, Resource, ResourceTemplate, Tool, Upstream, VirtualServer, Visibility
+from teams.models import Team
+
+
+def _team_field() -> serializers.PrimaryKeyRelatedField:
+    return serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
+
+
+class TeamScopedMixin:
+    """Only teams the requesting principal belongs to may be chosen (all, for platform admins)."""
+
+    def validate_team(self, team):
+        principal = self.context["principal"]
+        if team is not None and not principal.is_superuser and team.pk not in principal.team_ids:
+            raise serializers.ValidationError("Unknown team.")
+        return team
+
+
+class UpstreamSerializer(TeamScopedMixin, serializers.ModelSerializer):
+    owner = serializers.EmailField(source="owner.email", read_only=True)
+    team = _team_field()
+    credentials = serializers.JSONField(write_only=True, required=False, help_text="Never returned.")
+    has_credentials = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Upstream
+        fields = [
+            "id", "name", "slug", "url", "transport", "auth_type", "credentials", "has_credentials", "owner", "team",
+            "visibility", "enabled", "timeout_seconds", "discovery_status", "discovery_error", "discovered_at",
+            "created_at", "updated_at",
+        ]
+        read_only_fields = ["discovery_status", "discovery_error", "discovered_at", "created_at", "updated_at"]
+        extra_kwargs = {"slug": {"required": False}}
+
+    def get_has_credentials(self, upstream: Upstream) -> bool:
+        return bool(upstream.credentials_sealed)
+
+
+class _DiscoveredSerializer(TeamScopedMixin, serializers.ModelSerializer):
+    upstream_name = serializers.CharField(source="upstream.name", read_only=True)
+    team = _team_field()
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+
+
+class ToolSerializer(_DiscoveredSerializer):
+    input_schema = serializers.SerializerMethodField()
+    output_schema = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Tool
+        fields = [
+            "id", "upstream", "upstream_name", "original_name", "exposed_name", "title", "description",
+            "input_schema", "output_schema", "annotations", "enabled", "visibility", "team", "missing_since",
+        ]
+        read_only_fields = ["upstream", "original_name", "title", "description", "annotations", "missing_since"]
+
+    def get_input_schema(self, tool: Tool) -> dict:
+        return json.loads(tool.input_schema)
+
+    def get_output_schema(self, tool: Tool) -> dict | None:
+        return json.loads(tool.output_schema) if tool.output_schema else None
+
+
+class ResourceSerializer(_DiscoveredSerializer):
+    class Meta:
+        model = Resource
+        fields = [
+            "id", "upstream", "upstream_name", "uri", "name", "title", "description", "mime_type", "size",
+            "annotations", "enabled", "visibility", "team", "missing_since",
+        ]
+        read_only_fields = [
+            "upstream", "uri", "name", "title", "description", "mime_type", "size", "annotations", "missing_since",
+        ]
+
+
+class ResourceTemplateSerializer(_DiscoveredSerializer):
+    class Meta:
+        model = ResourceTemplate
+        fields = [
+            "id", "upstream", "upstream_name", "uri_template", "name", "title", "description", "mime_type",
+            "annotations", "enabled", "visibility", "team", "missing_since",
+        ]
+        read_only_fields = [
+            "upstream", "uri_template", "name", "title", "description", "mime_type", "annotations", "missing_since",
+        ]
+
+
+class PromptSerializer(_DiscoveredSerializer):
+    class Meta:
+        model = Prompt
+        fields = [
+            "id", "upstream", "upstream_name", "original_name", "exposed_name", "title", "description", "arguments",
+            "enabled", "visibility", "team", "missing_since",
+        ]
+        read_only_fields = ["upstream", "original_name", "title", "description", "arguments", "missing_since"]
+
+
+class ServerToolSerializer(serializers.Serializer):
+    tool = serializers.IntegerField(help_text="Tool id.")
+    alias = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+    name = serializers.CharField(read_only=True)
+
+
+class VirtualServerSerializer(TeamScopedMixin, serializers.ModelSerializer):
+    owner = serializers.EmailField(source="owner.email", read_only=True)
+    team = _team_field()
+    tools = ServerToolSerializer(many=True, required=False, source="server_tools")
+    mcp_path = serializers.SerializerMethodField()
+
+    class Meta:
+        model = VirtualServer
+        fields = [
+            "id", "slug", "name", "description", "enabled", "visibility", "team", "owner", "tools", "mcp_path",
+            "created_at", "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_mcp_path(self, server: VirtualServer) -> str:
+        return f"/servers/{server.slug}/mcp"
+
+    def to_representation(self, server: VirtualServer) -> dict:
+        data = super().to_representation(server)
+        data["tools"] = [
+            {"tool": entry.tool_id, "alias": entry.alias, "name": entry.name}
+            for entry in server.server_tools.select_related("tool")
+        ]
+        return data
+
+    def validate_tools(self, entries: list[dict]) -> list[tuple[Tool, str]]:
+        from teams import permissions
+
+        ids = [entry["tool"] for entry in entries]
+        usable = Tool.objects.visible_to(self.context["principal"], permissions.USE).select_related("upstream")
+        found = {tool.pk: tool for tool in usable.filter(pk__in=ids)}
+        missing = [tool_id for tool_id in ids if tool_id not in found]
+        if missing:
+            raise serializers.ValidationError(f"Unknown tool ids: {missing}.")
+        return [(found[entry["tool"]], entry.get("alias", "")) for entry in entries]

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.services import platform_admin_get, user_get_by_email
+from catalog import services
+from catalog.models import Upstream
+
+
+class Command(BaseCommand):
+    help = "Register an upstream MCP server, discover it, and print its id and exposed tool names."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--url", required=True)
+        parser.add_argument("--transport", choices=Upstream.Transport.values, default=Upstream.Transport.STREAMABLE_HTTP)
+        parser.add_argument("--bearer-token-file", type=Path, help="File holding the token Gatehouse sends upstream.")
+        parser.add_argument("--owner", help="Owner's email; defaults to the platform admin.")
+        parser.add_argument("--visibility", choices=["private", "team", "public"], default="private")
+        parser.add_argument("--timeout", type=int, default=30, help="Seconds per upstream call.")
+
+    def handle(self, *args, **options):
+        try:
+            owner = user_get_by_email(email=options["owner"]) if options["owner"] else platform_admin_get()
+        except Exception as exc:  # noqa: BLE001 - DoesNotExist of either lookup
+            raise CommandError(str(exc)) from None
+        auth_type, credentials = Upstream.AuthType.NONE, None
+        if options["bearer_token_file"]:
+            try:
+                token = options["bearer_token_file"].read_text().strip()
+            except OSError as exc:
+                raise CommandError(f"Cannot read the bearer token file: {exc}") from None
+            auth_type, credentials = Upstream.AuthType.BEARER, {"token": token}
+        try:
+            upstream = services.upstream_create(
+                owner=owner,
+                name=options["name"],
+                url=options["url"],
+                transport=options["transport"],
+                auth_type=auth_type,
+                credentials=credentials,
+                visibility=options["visibility"],
+                timeout_seconds=options["timeout"],
+            )
+        except services.CatalogError as exc:
+            raise CommandError(str(exc)) from None
+        report = services.upstream_discover(upstream=upstream)
+        self.stdout.write(f"Upstream {upstream.name} registered with id {upstream.pk} (slug {upstream.slug}).")
+        if not report.ok:
+            raise CommandError(f"Discovery failed: {report.error}")
+        self.stdout.write(f"Discovered {len(report.tools)} tools, {report.resources} resources, {report.prompts} prompts:")
+        for name in report.tools:
+            self.stdout.write(f"  {name}")

@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from teams import permissions
+from teams.principal import Principal
+
+
+class Visibility(models.TextChoices):
+    PRIVATE = permissions.PRIVATE, "Private"
+    TEAM = permissions.TEAM, "Team"
+    PUBLIC = permissions.PUBLIC, "Public"
+
+
+class OwnedQuerySet(models.QuerySet):
+    def visible_to(self, principal: Principal | None, action: str = permissions.VIEW) -> OwnedQuerySet:
+        """The single scoping method: what ``principal`` may do ``action`` on. Anonymous sees nothing."""
+        if principal is None:
+            return self.none()
+        condition = permissions.scope_filter(principal, action)
+        return self if condition is None else self.filter(condition)
+
+
+class Owned(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey("teams.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PRIVATE)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Upstream(Owned):
+    class Transport(models.TextChoices):
+        STREAMABLE_HTTP = "streamable_http", "Streamable HTTP"
+        SSE = "sse", "HTTP+SSE (legacy)"
+
+    class AuthType(models.TextChoices):
+        NONE = "none", "None"
+        BEARER = "bearer", "Bearer token"
+        BASIC = "basic", "Basic"
+        HEADERS = "headers", "Custom headers"
+
+    class DiscoveryStatus(models.TextChoices):
+        NEVER = "never", "Never run"
+        OK = "ok", "OK"
+        FAILED = "failed", "Failed"
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=40, unique=True)
+    url = models.URLField(max_length=2048)
+    transport = models.CharField(max_length=20, choices=Transport.choices, default=Transport.STREAMABLE_HTTP)
+    auth_type = models.CharField(max_length=10, choices=AuthType.choices, default=AuthType.NONE)
+    # AES-GCM sealed JSON (config.crypto); never shown, never returned.
+    credentials_sealed = models.TextField(blank=True, default="")
+    timeout_seconds = models.PositiveIntegerField(default=30)
+    enabled = models.BooleanField(default=True)
+    discovery_status = models.CharField(
+        max_length=10, choices=DiscoveryStatus.choices, default=DiscoveryStatus.NEVER
+    )
+    discovery_error = models.TextField(blank=True, default="")
+    discovered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Discovered(Owned):
+    """Something an upstream advertised. ``missing_since`` is set when a later discovery no longer lists it."""
+
+    upstream = models.ForeignKey(Upstream, on_delete=models.CASCADE, related_name="%(class)ss")
+    title = models.CharField(max_length=255, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    missing_since = models.DateTimeField(null=True, blank=True)
+    discovered_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Tool(Discovered):
+    original_name = models.CharField(max_length=128)
+    exposed_name = models.CharField(max_length=64, unique=True)
+    # JSON text exactly as the upstream sent it (key order kept; jsonb would reorder it).
+    input_schema = models.TextField(default="{}")
+    output_schema = models.TextField(blank=True, default="")
+    annotations = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["exposed_name"]
+        constraints = [models.UniqueConstraint(fields=["upstream", "original_name"], name="tool_unique_per_upstream")]
+
+    def __str__(self) -> str:
+        return self.exposed_name
+
+
+class Resource(Discovered):
+    uri = models.CharField(max_length=2048)
+    name = models.CharField(max_length=255)
+    mime_type = models.CharField(max_length=255, blank=True, default="")
+    size = models.BigIntegerField(null=True, blank=True)
+    annotations = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["upstream", "uri"]
+        constraints = [models.UniqueConstraint(fields=["upstream", "uri"], name="resource_unique_per_upstream")]
+
+    def __str__(self) -> str:
+        return self.uri
+
+
+class ResourceTemplate(Discovered):
+    uri_template = models.CharField(max_length=2048)
+    name = models.CharField(max_length=255)
+    mime_type = models.CharField(max_length=255, blank=True, default="")
+    annotations = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["upstream", "uri_template"]
+        constraints = [
+            models.UniqueConstraint(fields=["upstream", "uri_template"], name="resource_template_unique_per_upstream")
+        ]
+
+    def __str__(self) -> str:
+        return self.uri_template
+
+
+class Prompt(Discovered):
+    original_name = models.CharField(max_length=128)
+    exposed_name = models.CharField(max_length=64, unique=True)
+    arguments = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["exposed_name"]
+        constraints = [models.UniqueConstraint(fields=["upstream", "original_name"], name="prompt_unique_per_upstream")]
+
+    def __str__(self) -> str:
+        return self.exposed_name
+
+
+class VirtualServer(Owned):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    tools = models.ManyToManyField(Tool, through="ServerTool", related_name="servers", blank=True)
+    resources = models.ManyToManyField(Resource, through="ServerResource", related_name="servers", blank=True)
+    prompts = models.ManyToManyField(Prompt, through="ServerPrompt", related_name="servers", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class ServerTool(models.Model):
+    server = models.ForeignKey(VirtualServer, on_delete=models.CASCADE, related_name="server_tools")
+    tool = models.ForeignKey(Tool, on_delete=models.CASCADE, related_name="server_entries")
+    alias = models.CharField(max_length=64, blank=True, default="", help_text="Name on this server; blank keeps the exposed name.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["server", "tool"], name="server_tool_unique")]
+
+    @property
+    def name(self) -> str:
+        return self.alias or self.tool.exposed_name
+
+
+class ServerResource(models.Model):
+    server = models.ForeignKey(VirtualServer, on_delete=models.CASCADE, related_name="server_resources")
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="server_entries")
+    alias = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["server", "resource"], name="server_resource_unique")]
+
+
+class ServerPrompt(models.Model):
+    server = models.ForeignKey(VirtualServer, on_delete=models.CASCADE, related_name="server_prompts")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="server_entries")
+    alias = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["server", "prompt"], name="server_prompt_unique")]
+
+
+class CatalogVersion(models.Model):
+    """One row whose value changes whenever what any principal can see or call changes."""
+
+    value = models.BigIntegerField(default=0)

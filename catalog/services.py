@@ -1,0 +1,417 @@
+"""Writes to the catalog. Every function validates, writes in one transaction, audits and bumps the catalog version."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asgiref.sync import async_to_sync
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from audit.services import audit_record
+from catalog.credentials import CredentialError, credentials_seal
+from catalog.discovery import DiscoveredCatalog, discover, schema_text
+from catalog.models import (
+    Prompt,
+    Resource,
+    ResourceTemplate,
+    ServerTool,
+    Tool,
+    Upstream,
+    VirtualServer,
+    Visibility,
+)
+from catalog.naming import exposed_name, is_valid_tool_name
+from catalog.selectors import upstream_target
+from catalog.version import catalog_version_bump
+
+URL_SCHEMES = ("http", "https")
+
+
+class CatalogError(ValueError):
+    """A catalog change that cannot be made; the message says why and names what is involved."""
+
+
+@dataclass(frozen=True)
+class DiscoveryReport:
+    upstream: Upstream
+    ok: bool
+    error: str
+    tools: list[str]
+    resources: int
+    resource_templates: int
+    prompts: int
+    vanished: int
+
+
+def _validate_url(url: str) -> None:
+    if not url or url.split(":", 1)[0].lower() not in URL_SCHEMES or len(url) > 2048:
+        raise CatalogError(f"The upstream URL must be an http or https URL of at most 2048 characters, not {url!r}.")
+
+
+def _validate_sharing(visibility: str, team) -> None:
+    if visibility not in Visibility.values:
+        raise CatalogError(f"Visibility must be one of {', '.join(Visibility.values)}.")
+    if visibility == Visibility.TEAM and team is None:
+        raise CatalogError("Team visibility needs a team.")
+
+
+@transaction.atomic
+def upstream_create(
+    *,
+    owner,
+    name: str,
+    url: str,
+    transport: str = Upstream.Transport.STREAMABLE_HTTP,
+    auth_type: str = Upstream.AuthType.NONE,
+    credentials: dict | None = None,
+    team=None,
+    visibility: str = Visibility.PRIVATE,
+    timeout_seconds: int = 30,
+    slug: str | None = None,
+    actor=None,
+) -> Upstream:
+    _validate_url(url)
+    _validate_sharing(visibility, team)
+    if transport not in Upstream.Transport.values:
+        raise CatalogError(f"Transport must be one of {', '.join(Upstream.Transport.values)}.")
+    if not name or len(name) > 100:
+        raise CatalogError("An upstream needs a name of 1 to 100 characters.")
+    slug = slug or slugify(name).replace("-", "_")[:40]
+    if not slug:
+        raise CatalogError(f"Cannot derive a slug from the name {name!r}; give one.")
+    if Upstream.objects.filter(name=name).exists() or Upstream.objects.filter(slug=slug).exists():
+        raise CatalogError(f"An upstream named {name!r} or with slug {slug!r} already exists.")
+    if not 1 <= timeout_seconds <= 3600:
+        raise CatalogError("The timeout must be between 1 and 3600 seconds.")
+    try:
+        sealed = credentials_seal(auth_type, credentials)
+    except CredentialError as exc:
+        raise CatalogError(str(exc)) from None
+    upstream = Upstream.objects.create(
+        owner=owner,
+        team=team,
+        visibility=visibility,
+        name=name,
+        slug=slug,
+        url=url,
+        transport=transport,
+        auth_type=auth_type,
+        credentials_sealed=sealed,
+        timeout_seconds=timeout_seconds,
+    )
+    audit_record(
+        "upstream.create",
+        actor=actor or owner,
+        target=upstream,
+        data={"url": url, "transport": transport, "auth_type": auth_type, "visibility": visibility},
+    )
+    catalog_version_bump()
+    return upstream
+
+
+@transaction.atomic
+def upstream_update(*, upstream: Upstream, actor, credentials: dict | None = None, **changes) -> Upstream:
+    """Change plain fields (url, transport, enabled, visibility, team, timeout_seconds, auth_type) and credentials."""
+    allowed = {"url", "transport", "enabled", "visibility", "team", "timeout_seconds", "auth_type", "name"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on an upstream.")
+    if "url" in changes:
+        _validate_url(changes["url"])
+    for field, value in changes.items():
+        setattr(upstream, field, value)
+    _validate_sharing(upstream.visibility, upstream.team)
+    if credentials is not None or "auth_type" in changes:
+        try:
+            upstream.credentials_sealed = credentials_seal(upstream.auth_type, credentials)
+        except CredentialError as exc:
+            raise CatalogError(str(exc)) from None
+    upstream.save()
+    audit_record(
+        "upstream.update",
+        actor=actor,
+        target=upstream,
+        data={"fields": sorted(changes), "credentials_changed": credentials is not None},
+    )
+    catalog_version_bump()
+    return upstream
+
+
+def upstream_discover(*, upstream: Upstream, actor=None) -> DiscoveryReport:
+    """Ask the upstream what it offers and bring the catalog in line. Network first, then one transaction."""
+    try:
+        found = async_to_sync(discover)(upstream_target(upstream))
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the upstream and reported
+        return _discovery_failed(upstream, _reason(exc), actor)
+    try:
+        return _catalog_apply(upstream, found, actor)
+    except CatalogError as exc:
+        return _discovery_failed(upstream, str(exc), actor)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_reason(inner) for inner in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+@transaction.atomic
+def _discovery_failed(upstream: Upstream, error: str, actor) -> DiscoveryReport:
+    Upstream.objects.filter(pk=upstream.pk).update(
+        discovery_status=Upstream.DiscoveryStatus.FAILED, discovery_error=error[:2000]
+    )
+    upstream.refresh_from_db()
+    audit_record("upstream.discover", actor=actor, target=upstream, data={"ok": False, "error": error[:500]})
+    return DiscoveryReport(upstream, False, error, [], 0, 0, 0, 0)
+
+
+def _check_name_free(model, name: str, upstream: Upstream, original: str) -> None:
+    clash = model.objects.filter(exposed_name=name).exclude(upstream=upstream).select_related("upstream").first()
+    if clash is not None:
+        kind = model._meta.verbose_name
+        raise CatalogError(
+            f"The {kind} name {name!r} for '{original}' of upstream '{upstream.name}' clashes with "
+            f"{kind} '{clash.original_name}' of upstream '{clash.upstream.name}'."
+        )
+
+
+def _owned_defaults(upstream: Upstream) -> dict:
+    return {"owner_id": upstream.owner_id, "team_id": upstream.team_id, "visibility": upstream.visibility}
+
+
+@transaction.atomic
+def _catalog_apply(upstream: Upstream, found: DiscoveredCatalog, actor) -> DiscoveryReport:
+    now = timezone.now()
+    vanished = 0
+
+    def sync(model, key_field: str, entries: list[tuple[str, dict]]) -> None:
+        nonlocal vanished
+        existing = {getattr(row, key_field): row for row in model.objects.filter(upstream=upstream)}
+        for key, fields in entries:
+            row = existing.pop(key, None)
+            if row is None:
+                model.objects.create(upstream=upstream, **{key_field: key}, **fields, **_owned_defaults(upstream))
+            else:
+                for field, value in fields.items():
+                    setattr(row, field, value)
+                row.missing_since = None
+                row.save()
+        for row in existing.values():
+            if row.missing_since is None:
+                row.missing_since = now
+                row.save(update_fields=["missing_since", "updated_at"])
+                vanished += 1
+
+    tool_entries = []
+    for tool in found.tools:
+        original = tool["name"]
+        if not is_valid_tool_name(original):
+            raise CatalogError(f"Upstream '{upstream.name}' advertises an invalid tool name {original!r}.")
+        current = Tool.objects.filter(upstream=upstream, original_name=original).first()
+        name = current.exposed_name if current else exposed_name(upstream.slug, original)
+        _check_name_free(Tool, name, upstream, original)
+        tool_entries.append(
+            (
+                original,
+                {
+                    "exposed_name": name,
+                    "title": tool.get("title") or (tool.get("annotations") or {}).get("title") or "",
+                    "description": tool.get("description") or "",
+                    "input_schema": schema_text(tool.get("inputSchema") or {"type": "object"}),
+                    "output_schema": schema_text(tool.get("outputSchema")),
+                    "annotations": tool.get("annotations"),
+                },
+            )
+        )
+    prompt_entries = []
+    for prompt in found.prompts:
+        original = prompt["name"]
+        current = Prompt.objects.filter(upstream=upstream, original_name=original).first()
+        name = current.exposed_name if current else exposed_name(upstream.slug, original)
+        _check_name_free(Prompt, name, upstream, original)
+        prompt_entries.append(
+            (
+                original,
+                {
+                    "exposed_name": name,
+                    "title": prompt.get("title") or "",
+                    "description": prompt.get("description") or "",
+                    "arguments": prompt.get("arguments") or [],
+                },
+            )
+        )
+    sync(Tool, "original_name", tool_entries)
+    sync(Prompt, "original_name", prompt_entries)
+    sync(
+        Resource,
+        "uri",
+        [
+            (
+                resource["uri"],
+                {
+                    "name": resource.get("name") or resource["uri"],
+                    "title": resource.get("title") or "",
+                    "description": resource.get("description") or "",
+                    "mime_type": resource.get("mimeType") or "",
+                    "size": resource.get("size"),
+                    "annotations": resource.get("annotations"),
+                },
+            )
+            for resource in found.resources
+        ],
+    )
+    sync(
+        ResourceTemplate,
+        "uri_template",
+        [
+            (
+                template["uriTemplate"],
+                {
+                    "name": template.get("name") or template["uriTemplate"],
+                    "title": template.get("title") or "",
+                    "description": template.get("description") or "",
+                    "mime_type": template.get("mimeType") or "",
+                    "annotations": template.get("annotations"),
+                },
+            )
+            for template in found.resource_templates
+        ],
+    )
+    Upstream.objects.filter(pk=upstream.pk).update(
+        discovery_status=Upstream.DiscoveryStatus.OK, discovery_error="", discovered_at=now
+    )
+    upstream.refresh_from_db()
+    report = DiscoveryReport(
+        upstream=upstream,
+        ok=True,
+        error="",
+        tools=[fields["exposed_name"] for _, fields in tool_entries],
+        resources=len(found.resources),
+        resource_templates=len(found.resource_templates),
+        prompts=len(found.prompts),
+        vanished=vanished,
+    )
+    audit_record(
+        "upstream.discover",
+        actor=actor,
+        target=upstream,
+        data={"ok": True, "tools": len(report.tools), "prompts": report.prompts, "vanished": vanished},
+    )
+    catalog_version_bump()
+    return report
+
+
+@transaction.atomic
+def catalog_entry_update(*, entry, actor, **changes):
+    """Enable/disable, change visibility/team, or rename (tools and prompts) one discovered entry."""
+    allowed = {"enabled", "visibility", "team"}
+    if isinstance(entry, (Tool, Prompt)):
+        allowed.add("exposed_name")
+    unknown = set(changes) - allowed
+    if unknown:
+        raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on a {entry._meta.verbose_name}.")
+    if "exposed_name" in changes:
+        name = changes["exposed_name"]
+        if not is_valid_tool_name(name) or len(name) > 64:
+            raise CatalogError("A name is 1 to 64 characters of letters, digits, '_', '-' and '.'.")
+        clash = type(entry).objects.filter(exposed_name=name).exclude(pk=entry.pk).select_related("upstream").first()
+        if clash is not None:
+            raise CatalogError(
+                f"The name {name!r} for '{entry.original_name}' of upstream '{entry.upstream.name}' is taken by "
+                f"'{clash.original_name}' of upstream '{clash.upstream.name}'."
+            )
+    for field, value in changes.items():
+        setattr(entry, field, value)
+    _validate_sharing(entry.visibility, entry.team)
+    entry.save()
+    audit_record(f"{entry._meta.model_name}.update", actor=actor, target=entry, data={"fields": sorted(changes)})
+    catalog_version_bump()
+    return entry
+
+
+def server_tools_check(server: VirtualServer, tools: list[tuple[Tool, str]]) -> None:
+    """Refuse a composition in which two tools would answer to the same name on the server."""
+    names: dict[str, Tool] = {}
+    for tool, alias in tools:
+        name = alias or tool.exposed_name
+        if alias and (not is_valid_tool_name(alias) or len(alias) > 64):
+            raise CatalogError(f"The alias {alias!r} is not a valid tool name of at most 64 characters.")
+        if name in names and names[name].pk != tool.pk:
+            other = names[name]
+            raise CatalogError(
+                f"On server '{server.slug}' the name {name!r} would be both '{other.original_name}' of upstream "
+                f"'{other.upstream.name}' and '{tool.original_name}' of upstream '{tool.upstream.name}'."
+            )
+        names[name] = tool
+
+
+def _server_tools_set(server: VirtualServer, tools: list[tuple[Tool, str]]) -> None:
+    server_tools_check(server, tools)
+    ServerTool.objects.filter(server=server).delete()
+    ServerTool.objects.bulk_create(ServerTool(server=server, tool=tool, alias=alias) for tool, alias in tools)
+
+
+@transaction.atomic
+def server_create(
+    *,
+    owner,
+    slug: str,
+    name: str = "",
+    description: str = "",
+    tools: list[tuple[Tool, str]] | None = None,
+    team=None,
+    visibility: str = Visibility.PRIVATE,
+    actor=None,
+) -> VirtualServer:
+    if not slug or slugify(slug) != slug or len(slug) > 64:
+        raise CatalogError(f"A server slug is 1 to 64 lowercase letters, digits and hyphens, not {slug!r}.")
+    _validate_sharing(visibility, team)
+    if VirtualServer.objects.filter(slug=slug).exists():
+        raise CatalogError(f"A virtual server with slug {slug!r} already exists.")
+    server = VirtualServer.objects.create(
+        owner=owner, slug=slug, name=name or slug, description=description, team=team, visibility=visibility
+    )
+    _server_tools_set(server, tools or [])
+    audit_record(
+        "server.create",
+        actor=actor or owner,
+        target=server,
+        data={"tools": [alias or tool.exposed_name for tool, alias in tools or []], "visibility": visibility},
+    )
+    catalog_version_bump()
+    return server
+
+
+@transaction.atomic
+def server_update(*, server: VirtualServer, actor, tools: list[tuple[Tool, str]] | None = None, **changes):
+    allowed = {"name", "description", "enabled", "visibility", "team"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on a virtual server.")
+    for field, value in changes.items():
+        setattr(server, field, value)
+    _validate_sharing(server.visibility, server.team)
+    server.save()
+    if tools is not None:
+        _server_tools_set(server, tools)
+    audit_record(
+        "server.update", actor=actor, target=server, data={"fields": sorted(changes), "tools": tools is not None}
+    )
+    catalog_version_bump()
+    return server
+
+
+@transaction.atomic
+def server_composition_saved(*, server: VirtualServer, actor) -> None:
+    """The admin edits a server's tools inline (checked by server_tools_check first); record and publish it."""
+    audit_record("server.update", actor=actor, target=server, data={"tools": True})
+    catalog_version_bump()
+
+
+@transaction.atomic
+def server_delete(*, server: VirtualServer, actor) -> None:
+    audit_record("server.delete", actor=actor, target=server)
+    server.delete()
+    catalog_version_bump()
+

@@ -1,0 +1,31 @@
+"""The catalog version: the signal that tells every data-plane process to rebuild its cached views.
+
+It changes whenever what any principal can see or call changes (catalog edits, token revocation, membership). It lives
+in the database, bumped inside the writing transaction; the shared cache holds a copy for a few seconds, so a warm
+data-plane process reads the cache only, and without a shared cache (local mode) every process still notices within
+GATEHOUSE_CATALOG_VERSION_TTL_SECONDS.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+
+from catalog.models import CatalogVersion
+
+CACHE_KEY = "gatehouse:catalog-version"
+
+
+def catalog_version_bump() -> None:
+    updated = CatalogVersion.objects.filter(pk=1).update(value=F("value") + 1)
+    if not updated:
+        CatalogVersion.objects.get_or_create(pk=1, defaults={"value": 1})
+    transaction.on_commit(lambda: cache.delete(CACHE_KEY))
+
+
+def catalog_version_load() -> int:
+    """Read the version from the database and refresh the cached copy."""
+    value = CatalogVersion.objects.filter(pk=1).values_list("value", flat=True).first() or 0
+    cache.set(CACHE_KEY, value, settings.GATEHOUSE_CATALOG_VERSION_TTL_SECONDS)
+    return value

@@ -1,0 +1,22 @@
+"""ASGI entry point: MCP paths go straight to Channels consumers, everything else to Django."""
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+django_application = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from proxy.lifespan import lifespan_app  # noqa: E402
+from proxy.routing import http_urlpatterns  # noqa: E402
+from django.urls import re_path  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": URLRouter([*http_urlpatterns, re_path(r"", django_application)]),
+        "lifespan": lifespan_app,
+    }
+)

@@ -1,0 +1,37 @@
+"""Secrets at rest: AES-256-GCM under the key ring GATEHOUSE_ENCRYPTION_KEYS.
+
+A sealed value reads ``<key id>:<urlsafe base64 of nonce || ciphertext>``. The first key of the ring seals; any key of
+the ring opens, so keys can be rotated by adding a new first entry. ``purpose`` is bound as associated data, so a
+value sealed for one use cannot be replayed as another.
+"""
+from __future__ import annotations
+
+import base64
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+
+
+class SecretDecryptionError(Exception):
+    pass
+
+
+def seal(plaintext: str, *, purpose: str) -> str:
+    key_id, key = next(iter(settings.GATEHOUSE_ENCRYPTION_KEYS.items()))
+    nonce = os.urandom(12)
+    ciphertext = AESGCM(key).encrypt(nonce, plaintext.encode(), purpose.encode())
+    return f"{key_id}:{base64.urlsafe_b64encode(nonce + ciphertext).decode()}"
+
+
+def unseal(sealed: str, *, purpose: str) -> str:
+    key_id, _, encoded = sealed.partition(":")
+    key = settings.GATEHOUSE_ENCRYPTION_KEYS.get(key_id)
+    if key is None:
+        raise SecretDecryptionError(f"No encryption key with id {key_id!r} is configured.")
+    try:
+        raw = base64.urlsafe_b64decode(encoded)
+        return AESGCM(key).decrypt(raw[:12], raw[12:], purpose.encode()).decode()
+    except (InvalidTag, ValueError):
+        raise SecretDecryptionError(f"A secret sealed with key {key_id!r} could not be decrypted.") from None

@@ -1,0 +1,42 @@
+"""Production: no secret has a default, and weak ones refuse to start."""
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list, env_secret
+from config.settings.keyring import parse_key_ring
+
+from .base import *  # noqa: F403
+
+
+def _required_secret(name: str) -> str:
+    value = env_secret(name)
+    if not value:
+        raise ImproperlyConfigured(f"Production settings need {name} (or {name}_FILE).")
+    return value
+
+
+SECRET_KEY = _required_secret("SECRET_KEY")
+if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure"):
+    raise ImproperlyConfigured("SECRET_KEY is too weak: use at least 50 random characters.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("Production settings need ALLOWED_HOSTS (comma-separated host names).")
+
+GATEHOUSE_ENCRYPTION_KEYS = parse_key_ring(
+    "GATEHOUSE_ENCRYPTION_KEYS", _required_secret("GATEHOUSE_ENCRYPTION_KEYS"), key_bytes=32
+)
+GATEHOUSE_TOKEN_PEPPERS = parse_key_ring("GATEHOUSE_TOKEN_PEPPERS", _required_secret("GATEHOUSE_TOKEN_PEPPERS"))
+
+DEBUG = False
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+CSRF_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

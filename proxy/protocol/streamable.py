@@ -1,0 +1,145 @@
+"""Streamable HTTP semantics (handshake era), independent of the socket: a request in, a reply out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from catalog.selectors import AGGREGATE_SLUG
+from proxy.protocol import versions
+from proxy.protocol.handlers import CallContext, handle_request
+from proxy.protocol.jsonrpc import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    UNSUPPORTED_PROTOCOL_VERSION,
+    JsonRpcError,
+    Message,
+    error_message,
+    parse_message,
+    result_message,
+)
+from proxy.sessions import session_end, session_issue, session_resolve
+from proxy.snapshots import snapshot_for
+from teams.principal import Principal
+from tokens.authentication import catalog_version_current, principal_for_bearer
+
+SERVER_VERSION = "0.1.0"
+SESSION_HEADER = "mcp-session-id"
+VERSION_HEADER = "mcp-protocol-version"
+
+
+@dataclass(frozen=True, slots=True)
+class McpRequest:
+    server_slug: str
+    headers: dict[str, str]
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class McpReply:
+    status: int
+    message: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _error(status: int, error: JsonRpcError, request_id=None, headers: dict[str, str] | None = None) -> McpReply:
+    return McpReply(status, error_message(request_id, error), headers or {})
+
+
+def unauthorized() -> McpReply:
+    return _error(
+        401,
+        JsonRpcError(INVALID_REQUEST, "Unauthorized: send 'Authorization: Bearer <token>' with a valid Gatehouse token."),
+        headers={"WWW-Authenticate": 'Bearer realm="gatehouse", error="invalid_token"'},
+    )
+
+
+def _unknown_server(request: McpRequest, request_id=None) -> McpReply:
+    return _error(404, JsonRpcError(INVALID_REQUEST, f"Unknown server: {request.server_slug}"), request_id)
+
+
+def _unknown_session(request_id=None) -> McpReply:
+    return _error(404, JsonRpcError(INVALID_REQUEST, "Session not found: initialize a new session."), request_id)
+
+
+async def _authenticate(request: McpRequest) -> tuple[Principal | None, int]:
+    version = await catalog_version_current()
+    return await principal_for_bearer(request.headers.get("authorization"), version=version), version
+
+
+async def post(request: McpRequest) -> McpReply:
+    principal, version = await _authenticate(request)
+    if principal is None:
+        return unauthorized()
+    if request.server_slug == AGGREGATE_SLUG and principal.server_ids is not None:
+        return _error(
+            403,
+            JsonRpcError(
+                INVALID_REQUEST,
+                "This token is restricted to specific virtual servers: use /servers/<slug>/mcp.",
+            ),
+        )
+    try:
+        message = parse_message(request.body)
+    except JsonRpcError as exc:
+        return _error(exc.http_status, exc)
+    if not message.is_request:
+        return McpReply(202)
+    meta = message.params.get("_meta")
+    if message.method == "server/discover" or (isinstance(meta, dict) and versions.MODERN_VERSION_META in meta):
+        requested = meta.get(versions.MODERN_VERSION_META) if isinstance(meta, dict) else None
+        error = JsonRpcError(
+            UNSUPPORTED_PROTOCOL_VERSION,
+            "Unsupported protocol version: this endpoint speaks the initialize handshake.",
+            data={"supported": list(versions.HANDSHAKE_VERSIONS), "requested": requested},
+        )
+        return _error(400, error, message.id)
+    snapshot = await snapshot_for(principal, request.server_slug, version)
+    if snapshot is None:
+        return _unknown_server(request, message.id)
+    if message.method == "initialize":
+        return _initialize(principal, snapshot, message)
+    session_id = request.headers.get(SESSION_HEADER)
+    if not session_id:
+        error = JsonRpcError(INVALID_REQUEST, "Bad Request: the Mcp-Session-Id header is required.")
+        return _error(400, error, message.id)
+    header_version = request.headers.get(VERSION_HEADER, versions.DEFAULT_HEADER_VERSION)
+    if header_version not in versions.HANDSHAKE_VERSIONS:
+        error = JsonRpcError(INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {header_version!r}.")
+        return _error(400, error, message.id)
+    session = session_resolve(session_id, principal=principal, server_slug=request.server_slug)
+    if session is None:
+        return _unknown_session(message.id)
+    try:
+        result = await handle_request(CallContext(principal, snapshot, session), message.method, message.params)
+    except JsonRpcError as exc:
+        return _error(exc.http_status, exc, message.id)
+    return McpReply(200, result_message(message.id, result))
+
+
+def _initialize(principal: Principal, snapshot, message: Message) -> McpReply:
+    requested = message.params.get("protocolVersion")
+    if not isinstance(requested, str) or not isinstance(message.params.get("capabilities", {}), dict):
+        error = JsonRpcError(INVALID_PARAMS, "Invalid params: initialize needs 'protocolVersion' and 'capabilities'.")
+        return _error(200, error, message.id)
+    negotiated = versions.negotiate(requested)
+    session = session_issue(principal=principal, server_slug=snapshot.server_slug, protocol_version=negotiated)
+    result = {
+        "protocolVersion": negotiated,
+        "capabilities": {"tools": {"listChanged": False}},
+        "serverInfo": {"name": "gatehouse", "title": snapshot.server_name, "version": SERVER_VERSION},
+    }
+    return McpReply(200, result_message(message.id, result), {"Mcp-Session-Id": session.id})
+
+
+async def delete(request: McpRequest) -> McpReply:
+    principal, _ = await _authenticate(request)
+    if principal is None:
+        return unauthorized()
+    session_id = request.headers.get(SESSION_HEADER)
+    if not session_id:
+        return _error(400, JsonRpcError(INVALID_REQUEST, "Bad Request: the Mcp-Session-Id header is required."))
+    session = session_resolve(session_id, principal=principal, server_slug=request.server_slug)
+    if session is None:
+        return _unknown_session()
+    session_end(session)
+    return McpReply(204)

@@ -1,0 +1,174 @@
+"""Pooled upstream sessions: one initialized session per (upstream, credential), shared by every call.
+
+The SDK client is an async context manager whose task group must be entered and left by one task, so each pooled
+session is held open by a small owner task; calls from any task are multiplexed on it. A session that breaks is
+dropped and opened again on the next call; a call that failed before reaching the upstream is retried once.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Any
+
+import httpx2
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST
+
+from catalog.snapshot import UpstreamTarget
+from proxy.upstream.client import upstream_client
+from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+
+logger = logging.getLogger(__name__)
+
+# Failures after which the upstream cannot have acted on the request, so one retry on a fresh session is safe.
+_NOT_DELIVERED = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, ConnectionError)
+
+
+class _SessionLost(Exception):
+    pass
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(inner) for inner in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _undelivered(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_undelivered(inner) for inner in exc.exceptions)
+    if isinstance(exc, MCPError):
+        return exc.code == INVALID_REQUEST and exc.error.message == "Session terminated"
+    return isinstance(exc, _NOT_DELIVERED)
+
+
+class PooledSession:
+    def __init__(self, target: UpstreamTarget) -> None:
+        self.target = target
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._owner: asyncio.Task | None = None
+
+    async def client(self) -> Client:
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                await self._open()
+        assert self._client is not None
+        return self._client
+
+    async def _open(self) -> None:
+        ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
+        self._stop = asyncio.Event()
+        self._owner = asyncio.create_task(self._hold(ready), name=f"upstream:{self.target.slug}")
+        try:
+            self._client = await asyncio.wait_for(asyncio.shield(ready), self.target.timeout_seconds)
+        except TimeoutError:
+            self._owner.cancel()
+            raise UpstreamTimeout(
+                f"Upstream '{self.target.name}' did not complete the MCP handshake within "
+                f"{self.target.timeout_seconds:g}s."
+            ) from None
+        except Exception as exc:
+            raise UpstreamUnavailable(f"Upstream '{self.target.name}' is unavailable: {_describe(exc)}") from exc
+
+    async def _hold(self, ready: asyncio.Future[Client]) -> None:
+        try:
+            async with upstream_client(self.target) as client:
+                ready.set_result(client)
+                await self._stop.wait()
+        except BaseException as exc:  # noqa: BLE001 - the owner task reports, the callers decide
+            if not ready.done():
+                if isinstance(exc, Exception):
+                    ready.set_exception(exc)
+                else:
+                    ready.cancel()
+            elif not isinstance(exc, asyncio.CancelledError):
+                logger.warning("Upstream session to %s ended: %s", self.target.name, _describe(exc))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            self._client = None
+
+    async def close(self) -> None:
+        self._client = None
+        self._stop.set()
+        if self._owner is not None and not self._owner.done():
+            try:
+                await asyncio.wait_for(self._owner, 5)
+            except (TimeoutError, Exception):  # noqa: BLE001 - closing must not fail shutdown
+                self._owner.cancel()
+
+
+class UpstreamPool:
+    def __init__(self) -> None:
+        self._sessions: dict[tuple, PooledSession] = {}
+
+    def _session(self, target: UpstreamTarget) -> PooledSession:
+        pooled = self._sessions.get(target.pool_key)
+        if pooled is None:
+            pooled = self._sessions[target.pool_key] = PooledSession(target)
+        return pooled
+
+    async def _drop(self, pooled: PooledSession) -> None:
+        if self._sessions.get(pooled.target.pool_key) is pooled:
+            del self._sessions[pooled.target.pool_key]
+        await pooled.close()
+
+    async def call_tool(self, target: UpstreamTarget, name: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
+        """Call ``name`` on the upstream; returns the result as JSON-ready data or raises UpstreamError."""
+        for attempt in (1, 2):
+            pooled = self._session(target)
+            try:
+                async with asyncio.timeout(target.timeout_seconds):
+                    client = await pooled.client()
+                    result = await client.call_tool(name, arguments)
+            except TimeoutError:
+                raise UpstreamTimeout(
+                    f"Upstream '{target.name}' did not answer within {target.timeout_seconds:g}s."
+                ) from None
+            except UpstreamError:
+                await self._drop(pooled)
+                raise
+            except MCPError as exc:
+                if attempt == 1 and _undelivered(exc):
+                    await self._drop(pooled)
+                    continue
+                if exc.code == CONNECTION_CLOSED:
+                    await self._drop(pooled)
+                raise UpstreamError(
+                    f"Upstream '{target.name}': {exc.error.message}", code=exc.code, data=exc.error.data
+                ) from exc
+            except Exception as exc:  # noqa: BLE001 - any transport failure becomes a named upstream error
+                await self._drop(pooled)
+                if attempt == 1 and _undelivered(exc):
+                    continue
+                raise UpstreamUnavailable(f"Upstream '{target.name}' is unavailable: {_describe(exc)}") from exc
+            return result.model_dump(by_alias=True, exclude_none=True, mode="json")
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        await asyncio.gather(*(pooled.close() for pooled in sessions), return_exceptions=True)
+
+
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UpstreamPool] = weakref.WeakKeyDictionary()
+
+
+def upstream_pool() -> UpstreamPool:
+    """The pool of the running event loop (sessions cannot cross loops)."""
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None:
+        pool = _pools[loop] = UpstreamPool()
+    return pool
+
+
+async def upstream_pool_close() -> None:
+    pool = _pools.pop(asyncio.get_running_loop(), None)
+    if pool is not None:
+        await pool.close()

@@ -1,0 +1,52 @@
+"""Scoping for the REST API, in one place: every viewset's queryset passes through ``visible_to``."""
+from __future__ import annotations
+
+from rest_framework import permissions as drf_permissions
+from rest_framework import viewsets
+
+from teams import permissions
+from teams.principal import Principal
+from teams.selectors import principal_for_user
+
+ACTION_FOR_METHOD = {
+    "GET": permissions.VIEW,
+    "HEAD": permissions.VIEW,
+    "OPTIONS": permissions.VIEW,
+    "POST": permissions.CHANGE,
+    "PUT": permissions.CHANGE,
+    "PATCH": permissions.CHANGE,
+    "DELETE": permissions.CHANGE,
+}
+
+
+def principal_from_request(request) -> Principal | None:
+    if isinstance(request.auth, Principal):
+        return request.auth
+    user = request.user
+    if user is None or not user.is_authenticated:
+        return None
+    cached = getattr(request, "_gatehouse_principal", None)
+    if cached is None:
+        cached = request._gatehouse_principal = principal_for_user(user)
+    return cached
+
+
+class NotServerScoped(drf_permissions.BasePermission):
+    """Tokens restricted to virtual servers are for MCP only: they cannot reach the management API."""
+
+    message = "This token is restricted to MCP servers and cannot use the management API."
+
+    def has_permission(self, request, view) -> bool:
+        return not (isinstance(request.auth, Principal) and request.auth.server_ids is not None)
+
+
+class ScopedViewSet(viewsets.GenericViewSet):
+    permission_classes = [drf_permissions.IsAuthenticated, NotServerScoped]
+
+    @property
+    def principal(self) -> Principal | None:
+        return principal_from_request(self.request)
+
+    def get_queryset(self):
+        action = ACTION_FOR_METHOD.get(self.request.method, permissions.CHANGE)
+        return self.queryset.visible_to(self.principal, action)
