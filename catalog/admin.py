@@ -14,6 +14,7 @@ from catalog.models import Prompt, Resource, ResourceTemplate, ServerTool, Tool,
 class UpstreamForm(forms.ModelForm):
     """Credentials are write-only: blank keeps what is stored, and nothing stored is ever rendered."""
 
+    url = forms.URLField(max_length=2048, assume_scheme="https")
     bearer_token = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
     basic_username = forms.CharField(required=False)
     basic_password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))

@@ -1,0 +1,66 @@
+"""Fixtures shared by every app's tests: three actors, real upstream processes, a real Gatehouse process."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.processes import FixtureUpstream, gatehouse_server
+
+
+@pytest.fixture
+def owner(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(email="owner@example.com")
+
+
+@pytest.fixture
+def team(db, owner):
+    from teams.models import Membership
+    from tests.factories import MembershipFactory, TeamFactory
+
+    team = TeamFactory(name="Platform", slug="platform")
+    MembershipFactory(user=owner, team=team, role=Membership.Role.OWNER)
+    return team
+
+
+@pytest.fixture
+def teammate(db, team):
+    from tests.factories import MembershipFactory, UserFactory
+
+    user = UserFactory(email="teammate@example.com")
+    MembershipFactory(user=user, team=team)
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(email="outsider@example.com")
+
+
+@pytest.fixture
+def admin_user(db):
+    from accounts.models import User
+
+    return User.objects.create_superuser(email="admin@example.com", password="admin-password-for-tests")
+
+
+@pytest.fixture(scope="session")
+def upstream_process():
+    """The fixture upstream MCP server, a real process for the whole session."""
+    upstream = FixtureUpstream().start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Gatehouse as a real uvicorn process on the test database; yields its base URL."""
+    from django.db import connection
+
+    log = Path(tmp_path_factory.mktemp("gateway")) / "gateway.log"
+    with gatehouse_server(connection.settings_dict, log) as base_url:
+        yield base_url

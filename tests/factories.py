@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import factory
+
+from accounts.models import User
+from catalog.models import Upstream, VirtualServer
+from teams.models import Membership, Team
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ["email"]
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    password = factory.django.Password("correct-horse-battery-staple")
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    slug = factory.Sequence(lambda n: f"team-{n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    team = factory.SubFactory(TeamFactory)
+    role = Membership.Role.DEVELOPER
+
+
+class UpstreamFactory(factory.django.DjangoModelFactory):
+    """A row only: no discovery. Use catalog.services for a discovered upstream."""
+
+    class Meta:
+        model = Upstream
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"upstream {n}")
+    slug = factory.Sequence(lambda n: f"up{n}")
+    url = "http://127.0.0.1:9/mcp"
+
+
+class VirtualServerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = VirtualServer
+
+    owner = factory.SubFactory(UserFactory)
+    slug = factory.Sequence(lambda n: f"server-{n}")
+    name = factory.LazyAttribute(lambda server: server.slug)
