@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -67,7 +68,7 @@ def upstream_create(
     credentials: dict | None = None,
     team=None,
     visibility: str = Visibility.PRIVATE,
-    timeout_seconds: int = 30,
+    timeout_seconds: int | None = None,
     slug: str | None = None,
     actor=None,
 ) -> Upstream:
@@ -82,6 +83,8 @@ def upstream_create(
         raise CatalogError(f"Cannot derive a slug from the name {name!r}; give one.")
     if Upstream.objects.filter(name=name).exists() or Upstream.objects.filter(slug=slug).exists():
         raise CatalogError(f"An upstream named {name!r} or with slug {slug!r} already exists.")
+    if timeout_seconds is None:
+        timeout_seconds = settings.GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS
     if not 1 <= timeout_seconds <= 3600:
         raise CatalogError("The timeout must be between 1 and 3600 seconds.")
     try:

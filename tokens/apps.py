@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class TokensConfig(AppConfig):
     name = "tokens"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from tokens import schema  # noqa: F401 - registers the OpenAPI security scheme

@@ -57,7 +57,7 @@ class UpstreamViewSet(
             credentials=data.get("credentials"),
             team=data.get("team"),
             visibility=data.get("visibility", "private"),
-            timeout_seconds=data.get("timeout_seconds", 30),
+            timeout_seconds=data.get("timeout_seconds"),
             slug=data.get("slug"),
         )
         report = services.upstream_discover(upstream=upstream, actor=request.user)

@@ -30,6 +30,11 @@ GATEHOUSE_ENCRYPTION_KEYS = parse_key_ring(
 GATEHOUSE_TOKEN_PEPPERS = parse_key_ring("GATEHOUSE_TOKEN_PEPPERS", _required_secret("GATEHOUSE_TOKEN_PEPPERS"))
 
 DEBUG = False
+WHITENOISE_USE_FINDERS = False
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

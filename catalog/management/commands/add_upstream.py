@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--bearer-token-file", type=Path, help="File holding the token Gatehouse sends upstream.")
         parser.add_argument("--owner", help="Owner's email; defaults to the platform admin.")
         parser.add_argument("--visibility", choices=["private", "team", "public"], default="private")
-        parser.add_argument("--timeout", type=int, default=30, help="Seconds per upstream call.")
+        parser.add_argument("--timeout", type=int, help="Seconds per upstream call (GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS).")
 
     def handle(self, *args, **options):
         try:
