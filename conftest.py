@@ -8,6 +8,17 @@ import pytest
 from tests.processes import FixtureUpstream, gatehouse_server
 
 
+@pytest.fixture(autouse=True)
+def _close_connections_of_the_sync_thread():
+    """Async tests run ORM work on asgiref's shared sync thread; close its connection so no test leaves one open
+    (an open connection keeps PostgreSQL from dropping the test database)."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
 @pytest.fixture
 def owner(db):
     from tests.factories import UserFactory
