@@ -141,3 +141,23 @@ async def test_slow_upstream_times_out_with_an_error_naming_it(upstream_process,
         assert raised.value.error.code == -32001
         assert "sluggish" in raised.value.error.message
         assert (await client.call_tool("sluggish__echo", {"text": "still up"})).is_error is False
+
+
+async def test_legacy_sse_upstream_is_discovered_and_called(gateway):
+    sse_upstream = FixtureUpstream(transport="sse").start()
+
+    def setup() -> str:
+        owner = UserFactory(email="sse-owner@example.com")
+        upstream = _register(owner, sse_upstream.url, name="old-sse", slug="oldsse", transport="sse")
+        _server(owner, "old-sse", upstream)
+        return token_services.token_create(user=owner, name="sse")[1]
+
+    try:
+        token = await sync_to_async(setup)()
+        async with sdk_client(f"{gateway}/servers/old-sse/mcp", token) as client:
+            names = sorted(tool.name for tool in (await client.list_tools()).tools)
+            assert names == ["oldsse__add", "oldsse__echo", "oldsse__fail", "oldsse__slow"]
+            result = await client.call_tool("oldsse__add", {"a": 1, "b": 2})
+            assert result.structured_content == {"result": 3}
+    finally:
+        sse_upstream.stop()
