@@ -26,10 +26,6 @@ logger = logging.getLogger(__name__)
 _NOT_DELIVERED = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, ConnectionError)
 
 
-class _SessionLost(Exception):
-    pass
-
-
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(_describe(inner) for inner in exc.exceptions)
@@ -51,6 +47,10 @@ class PooledSession:
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._owner: asyncio.Task | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._client is not None
 
     async def client(self) -> Client:
         if self._client is not None:
@@ -95,18 +95,23 @@ class PooledSession:
             self._client = None
 
     async def close(self) -> None:
-        self._client = None
+        """Leave the session (a clean MCP shutdown when it was open); a session still connecting is cancelled."""
+        was_open, self._client = self._client is not None, None
         self._stop.set()
-        if self._owner is not None and not self._owner.done():
-            try:
-                await asyncio.wait_for(self._owner, 5)
-            except (TimeoutError, Exception):  # noqa: BLE001 - closing must not fail shutdown
-                self._owner.cancel()
+        owner = self._owner
+        if owner is None or owner.done():
+            return
+        if not was_open:
+            owner.cancel()
+        await asyncio.wait({owner}, timeout=5)
+        if not owner.done():
+            owner.cancel()
 
 
 class UpstreamPool:
     def __init__(self) -> None:
         self._sessions: dict[tuple, PooledSession] = {}
+        self._closing: set[asyncio.Task] = set()
 
     def _session(self, target: UpstreamTarget) -> PooledSession:
         pooled = self._sessions.get(target.pool_key)
@@ -114,10 +119,13 @@ class UpstreamPool:
             pooled = self._sessions[target.pool_key] = PooledSession(target)
         return pooled
 
-    async def _drop(self, pooled: PooledSession) -> None:
+    def _drop(self, pooled: PooledSession) -> None:
+        """Forget a broken session at once; its teardown runs in the background so the caller is not held."""
         if self._sessions.get(pooled.target.pool_key) is pooled:
             del self._sessions[pooled.target.pool_key]
-        await pooled.close()
+        closing = asyncio.create_task(pooled.close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     async def call_tool(self, target: UpstreamTarget, name: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
         """Call ``name`` on the upstream; returns the result as JSON-ready data or raises UpstreamError."""
@@ -128,23 +136,26 @@ class UpstreamPool:
                     client = await pooled.client()
                     result = await client.call_tool(name, arguments)
             except TimeoutError:
+                if not pooled.is_open:
+                    # Timed out while connecting: drop the half-open session rather than leave its owner task behind.
+                    self._drop(pooled)
                 raise UpstreamTimeout(
                     f"Upstream '{target.name}' did not answer within {target.timeout_seconds:g}s."
                 ) from None
             except UpstreamError:
-                await self._drop(pooled)
+                self._drop(pooled)
                 raise
             except MCPError as exc:
                 if attempt == 1 and _undelivered(exc):
-                    await self._drop(pooled)
+                    self._drop(pooled)
                     continue
                 if exc.code == CONNECTION_CLOSED:
-                    await self._drop(pooled)
+                    self._drop(pooled)
                 raise UpstreamError(
                     f"Upstream '{target.name}': {exc.error.message}", code=exc.code, data=exc.error.data
                 ) from exc
             except Exception as exc:  # noqa: BLE001 - any transport failure becomes a named upstream error
-                await self._drop(pooled)
+                self._drop(pooled)
                 if attempt == 1 and _undelivered(exc):
                     continue
                 raise UpstreamUnavailable(f"Upstream '{target.name}' is unavailable: {_describe(exc)}") from exc
@@ -153,7 +164,7 @@ class UpstreamPool:
 
     async def close(self) -> None:
         sessions, self._sessions = list(self._sessions.values()), {}
-        await asyncio.gather(*(pooled.close() for pooled in sessions), return_exceptions=True)
+        await asyncio.gather(*(pooled.close() for pooled in sessions), *self._closing, return_exceptions=True)
 
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UpstreamPool] = weakref.WeakKeyDictionary()
