@@ -25,6 +25,7 @@ from catalog.models import (
 from catalog.naming import exposed_name, is_valid_tool_name
 from catalog.selectors import upstream_target
 from catalog.version import catalog_version_bump
+from teams.selectors import principal_for_user
 
 URL_SCHEMES = ("http", "https")
 
@@ -169,13 +170,20 @@ def _discovery_failed(upstream: Upstream, error: str, actor) -> DiscoveryReport:
     return DiscoveryReport(upstream, False, error, [], 0, 0, 0, 0)
 
 
+def _other_side(clash, viewer) -> str:
+    """Describe the entry a name clashes with, without revealing another tenant's private catalog."""
+    kind = clash._meta.verbose_name
+    if viewer is None or type(clash).objects.visible_to(principal_for_user(viewer)).filter(pk=clash.pk).exists():
+        return f"{kind} '{clash.original_name}' of upstream '{clash.upstream.name}'"
+    return f"a {kind} of an upstream you cannot see"
+
+
 def _check_name_free(model, name: str, upstream: Upstream, original: str) -> None:
     clash = model.objects.filter(exposed_name=name).exclude(upstream=upstream).select_related("upstream").first()
     if clash is not None:
-        kind = model._meta.verbose_name
         raise CatalogError(
-            f"The {kind} name {name!r} for '{original}' of upstream '{upstream.name}' clashes with "
-            f"{kind} '{clash.original_name}' of upstream '{clash.upstream.name}'."
+            f"The {model._meta.verbose_name} name {name!r} for '{original}' of upstream '{upstream.name}' clashes "
+            f"with {_other_side(clash, upstream.owner)}."
         )
 
 
@@ -322,7 +330,7 @@ def catalog_entry_update(*, entry, actor, **changes):
         if clash is not None:
             raise CatalogError(
                 f"The name {name!r} for '{entry.original_name}' of upstream '{entry.upstream.name}' is taken by "
-                f"'{clash.original_name}' of upstream '{clash.upstream.name}'."
+                f"{_other_side(clash, actor)}."
             )
     for field, value in changes.items():
         setattr(entry, field, value)

@@ -52,3 +52,42 @@ class VirtualServerFactory(factory.django.DjangoModelFactory):
     owner = factory.SubFactory(UserFactory)
     slug = factory.Sequence(lambda n: f"server-{n}")
     name = factory.LazyAttribute(lambda server: server.slug)
+
+
+class ToolFactory(factory.django.DjangoModelFactory):
+    """A catalog row only (as if discovered); owner, team and visibility follow its upstream unless given."""
+
+    class Meta:
+        model = "catalog.Tool"
+
+    upstream = factory.SubFactory(UpstreamFactory)
+    owner = factory.SelfAttribute("upstream.owner")
+    team = factory.SelfAttribute("upstream.team")
+    visibility = factory.SelfAttribute("upstream.visibility")
+    original_name = factory.Sequence(lambda n: f"tool{n}")
+    exposed_name = factory.LazyAttribute(lambda tool: f"{tool.upstream.slug}__{tool.original_name}")
+    input_schema = '{"type":"object"}'
+
+
+class PromptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "catalog.Prompt"
+
+    upstream = factory.SubFactory(UpstreamFactory)
+    owner = factory.SelfAttribute("upstream.owner")
+    team = factory.SelfAttribute("upstream.team")
+    visibility = factory.SelfAttribute("upstream.visibility")
+    original_name = factory.Sequence(lambda n: f"prompt{n}")
+    exposed_name = factory.LazyAttribute(lambda prompt: f"{prompt.upstream.slug}__{prompt.original_name}")
+
+
+class ResourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "catalog.Resource"
+
+    upstream = factory.SubFactory(UpstreamFactory)
+    owner = factory.SelfAttribute("upstream.owner")
+    team = factory.SelfAttribute("upstream.team")
+    visibility = factory.SelfAttribute("upstream.visibility")
+    uri = factory.Sequence(lambda n: f"fixture://resource/{n}")
+    name = factory.Sequence(lambda n: f"resource{n}")

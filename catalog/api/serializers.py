@@ -59,6 +59,8 @@ class ToolSerializer(_DiscoveredSerializer):
             "input_schema", "output_schema", "annotations", "enabled", "visibility", "team", "missing_since",
         ]
         read_only_fields = ["upstream", "original_name", "title", "description", "annotations", "missing_since"]
+        # catalog_entry_update checks uniqueness and names both sides of a clash.
+        extra_kwargs = {"exposed_name": {"validators": []}}
 
     def get_input_schema(self, tool: Tool) -> dict:
         return json.loads(tool.input_schema)
@@ -99,10 +101,11 @@ class PromptSerializer(_DiscoveredSerializer):
             "enabled", "visibility", "team", "missing_since",
         ]
         read_only_fields = ["upstream", "original_name", "title", "description", "arguments", "missing_since"]
+        extra_kwargs = {"exposed_name": {"validators": []}}
 
 
 class ServerToolSerializer(serializers.Serializer):
-    tool = serializers.IntegerField(help_text="Tool id.")
+    tool = serializers.IntegerField(source="tool_id", help_text="Tool id.")
     alias = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
     name = serializers.CharField(read_only=True)
 
@@ -120,6 +123,7 @@ class VirtualServerSerializer(TeamScopedMixin, serializers.ModelSerializer):
             "created_at", "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {"name": {"required": False, "allow_blank": True}}
 
     def get_mcp_path(self, server: VirtualServer) -> str:
         return f"/servers/{server.slug}/mcp"
@@ -135,10 +139,10 @@ class VirtualServerSerializer(TeamScopedMixin, serializers.ModelSerializer):
     def validate_tools(self, entries: list[dict]) -> list[tuple[Tool, str]]:
         from teams import permissions
 
-        ids = [entry["tool"] for entry in entries]
+        ids = [entry["tool_id"] for entry in entries]
         usable = Tool.objects.visible_to(self.context["principal"], permissions.USE).select_related("upstream")
         found = {tool.pk: tool for tool in usable.filter(pk__in=ids)}
         missing = [tool_id for tool_id in ids if tool_id not in found]
         if missing:
             raise serializers.ValidationError(f"Unknown tool ids: {missing}.")
-        return [(found[entry["tool"]], entry.get("alias", "")) for entry in entries]
+        return [(found[entry["tool_id"]], entry.get("alias", "")) for entry in entries]

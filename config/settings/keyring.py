@@ -8,6 +8,8 @@ import re
 from django.core.exceptions import ImproperlyConfigured
 
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+# The decoder silently drops characters outside the alphabet (a stray '+', '/' or quote would change the key).
+_URLSAFE_B64 = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
 
 
 def parse_key_ring(name: str, value: str, *, key_bytes: int | None = None, min_bytes: int = 32) -> dict[str, bytes]:
@@ -21,6 +23,8 @@ def parse_key_ring(name: str, value: str, *, key_bytes: int | None = None, min_b
         if not sep or not _KEY_ID.match(key_id):
             raise ImproperlyConfigured(f"{name}: entry {position} must look like 'id:urlsafe-base64-key'.")
         try:
+            if not _URLSAFE_B64.match(encoded):
+                raise ValueError
             key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         except (binascii.Error, ValueError):
             raise ImproperlyConfigured(f"{name}: key '{key_id}' is not valid urlsafe base64.") from None

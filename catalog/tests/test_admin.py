@@ -1,0 +1,211 @@
+"""The Django admin: every page renders, credentials and token secrets never appear, actions report."""
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from catalog import services
+from catalog.credentials import credentials_headers
+from catalog.models import ResourceTemplate, Tool, Upstream
+from teams.models import Membership
+from tests.factories import (
+    MembershipFactory,
+    PromptFactory,
+    ResourceFactory,
+    TeamFactory,
+    ToolFactory,
+    UpstreamFactory,
+    VirtualServerFactory,
+)
+from tests.processes import free_port
+from tokens.authentication import token_authenticate
+from tokens.models import ApiToken
+from tokens.services import token_create
+
+pytestmark = pytest.mark.django_db
+
+STORED_SECRET = "admin-page-upstream-s3cret"
+REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def populated(owner):
+    """At least one row of every kind, so changelists render their columns."""
+    team = TeamFactory()
+    MembershipFactory(user=owner, team=team, role=Membership.Role.ADMIN)
+    upstream = UpstreamFactory(owner=owner)
+    tool = ToolFactory(upstream=upstream)
+    PromptFactory(upstream=upstream)
+    ResourceFactory(upstream=upstream)
+    ResourceTemplate.objects.create(
+        upstream=upstream, owner=owner, uri_template="fixture://items/{id}", name="item"
+    )
+    Group.objects.create(name="operators")
+    server = services.server_create(owner=owner, slug="populated", tools=[(tool, "")])
+    token_create(user=owner, name="populated", servers=[server])
+    VirtualServerFactory(owner=owner)
+    return upstream
+
+
+def _url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda model: model._meta.label)
+def test_changelist_renders(admin_client, populated, model):
+    assert admin_client.get(_url(model, "changelist")).status_code == 200
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda model: model._meta.label)
+def test_add_page_renders_where_adding_is_allowed(admin_client, admin_user, rf, model):
+    request = rf.get("/")
+    request.user = admin_user
+    expected = 200 if admin.site._registry[model].has_add_permission(request) else 403
+    assert admin_client.get(_url(model, "add")).status_code == expected
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda model: model._meta.label)
+def test_change_page_renders(admin_client, populated, model):
+    obj = model._default_manager.order_by("pk").first()
+    assert admin_client.get(_url(model, "change", obj.pk)).status_code == 200
+
+
+@pytest.fixture
+def secured_upstream(owner):
+    return services.upstream_create(
+        owner=owner, name="secured", url="http://127.0.0.1:9/mcp", auth_type="bearer",
+        credentials={"token": STORED_SECRET},
+    )
+
+
+def test_upstream_change_page_never_contains_the_stored_token(admin_client, secured_upstream):
+    page = admin_client.get(_url(Upstream, "change", secured_upstream.pk)).content.decode()
+    assert STORED_SECRET not in page
+    assert secured_upstream.credentials_sealed not in page
+
+
+def test_upstream_change_page_says_credentials_are_stored(admin_client, secured_upstream):
+    response = admin_client.get(_url(Upstream, "change", secured_upstream.pk))
+    assert 'alt="True"' in response.content.decode().split("Credentials stored", 1)[1][:400]
+
+
+def test_saving_an_upstream_with_blank_token_keeps_the_stored_credentials(admin_client, secured_upstream, owner):
+    form = {
+        "name": "secured", "slug": secured_upstream.slug, "url": secured_upstream.url,
+        "transport": "streamable_http", "auth_type": "bearer", "owner": owner.pk, "team": "",
+        "visibility": "private", "enabled": "on", "timeout_seconds": "5", "bearer_token": "",
+        "basic_username": "", "basic_password": "", "custom_headers": "",
+    }
+    response = admin_client.post(_url(Upstream, "change", secured_upstream.pk), form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    secured_upstream.refresh_from_db()
+    assert secured_upstream.timeout_seconds == 5
+    assert credentials_headers("bearer", secured_upstream.credentials_sealed) == (
+        ("Authorization", f"Bearer {STORED_SECRET}"),
+    )
+
+
+def test_discover_now_action_discovers_and_reports(admin_client, owner, upstream_process):
+    upstream = services.upstream_create(owner=owner, name="fixture", url=upstream_process.url, timeout_seconds=10)
+    response = admin_client.post(
+        _url(Upstream, "changelist"), {"action": "discover_now", "_selected_action": [upstream.pk]}, follow=True
+    )
+    messages = [str(message) for message in get_messages(response.wsgi_request)]
+    assert any("Discovered 4 tools" in message and "fixture" in message for message in messages), messages
+    assert Tool.objects.filter(upstream=upstream).count() == 4
+
+
+def test_discover_now_action_reports_a_failure(admin_client, owner):
+    upstream = services.upstream_create(
+        owner=owner, name="gone", url=f"http://127.0.0.1:{free_port()}/mcp", timeout_seconds=2
+    )
+    response = admin_client.post(
+        _url(Upstream, "changelist"), {"action": "discover_now", "_selected_action": [upstream.pk]}, follow=True
+    )
+    messages = [str(message) for message in get_messages(response.wsgi_request)]
+    assert any(message.startswith("Discovery of gone failed") for message in messages), messages
+
+
+@pytest.fixture
+def admin_created_token(admin_client, owner):
+    """A token made through the admin add form: (the follow-up response, raw token from the message)."""
+    response = admin_client.post(
+        _url(ApiToken, "add"), {"user": owner.pk, "name": "from-admin", "expires_days": ""}, follow=True
+    )
+    messages = [str(message) for message in get_messages(response.wsgi_request)]
+    found = [re.search(r"gth_\S+", message) for message in messages]
+    raw = next(match.group(0) for match in found if match)
+    return response, raw
+
+
+def test_token_created_in_the_admin_is_shown_once_and_works(admin_created_token, owner):
+    _, raw = admin_created_token
+    found, _ = token_authenticate(raw)
+    assert (found.user_id, found.name) == (owner.pk, "from-admin")
+
+
+def test_admin_token_secret_is_not_shown_again(admin_client, admin_created_token):
+    _, raw = admin_created_token
+    assert raw not in admin_client.get(_url(ApiToken, "changelist")).content.decode()
+
+
+def test_token_change_page_never_contains_the_secret(admin_client, admin_created_token):
+    _, raw = admin_created_token
+    token = ApiToken.objects.get(name="from-admin")
+    page = admin_client.get(_url(ApiToken, "change", token.pk)).content.decode()
+    assert raw[12:] not in page
+    assert token.digest not in page
+
+
+def test_revoke_action_revokes_tokens(admin_client, owner):
+    token, raw = token_create(user=owner, name="doomed")
+    admin_client.post(_url(ApiToken, "changelist"), {"action": "revoke", "_selected_action": [token.pk]})
+    assert token_authenticate(raw) is None
+
+
+def test_anonymous_user_is_sent_to_the_admin_login(client):
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert reverse("admin:login") in response["Location"]
+
+
+# --- a real browser, only where one is installed ------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"no browser at {CHROMIUM}")
+def test_admin_login_in_a_real_browser(live_server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from accounts.models import User
+
+    User.objects.create_superuser(email="browser-admin@example.com", password="browser-admin-password")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{live_server.url}/admin/")
+            page.fill("input[name=username]", "browser-admin@example.com")
+            page.fill("input[name=password]", "browser-admin-password")
+            page.click("input[type=submit]")
+            page.wait_for_load_state()
+            assert "Gatehouse administration" in page.content()
+            assert page.url.rstrip("/").endswith("/admin")
+        finally:
+            browser.close()
