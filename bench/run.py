@@ -195,6 +195,14 @@ class PhaseResult:
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     first_error: str | None = None
     timed_out: bool = False
+    started: float = 0.0  # perf_counter when the measured calls began
+
+    def begin(self) -> None:
+        self.started = time.perf_counter()
+
+    def end(self) -> None:
+        if self.started:
+            self.wall_s = time.perf_counter() - self.started
 
     def record(self, started: float, error: str | None) -> None:
         self.latencies_ms.append((time.perf_counter() - started) * 1000)
@@ -242,50 +250,56 @@ async def warm_up(client: mcp.Client, calls: int) -> None:
         await client.call_tool(TOOL, ARGUMENTS)
 
 
-async def sequential(url: str, headers: dict[str, str], calls: int, warmup: int) -> PhaseResult:
-    result = PhaseResult()
+async def sequential(result: PhaseResult, url: str, headers: dict[str, str], calls: int, warmup: int) -> None:
     async with open_client(url, headers) as client:
         await warm_up(client, warmup)
-        started = time.perf_counter()
+        result.begin()
         for _ in range(calls):
             await timed_call(client, result)
-        result.wall_s = time.perf_counter() - started
-    return result
+        result.end()
 
 
-async def concurrent(url: str, headers: dict[str, str], calls: int, clients: int, warmup: int) -> PhaseResult:
-    """``clients`` sessions, each warmed up, then all released together to make calls // clients calls each."""
-    result = PhaseResult()
-    per_client = max(1, calls // clients)
+async def concurrent(
+    result: PhaseResult, url: str, headers: dict[str, str], calls: int, clients: int, warmup: int
+) -> None:
+    """``clients`` sessions, each warmed up, then all released together to share ``calls`` calls between them."""
+    clients = min(clients, calls)
+    shares = [calls // clients + (1 if index < calls % clients else 0) for index in range(clients)]
     ready = 0
     go = asyncio.Event()
-    started = 0.0
 
-    async def worker() -> None:
-        nonlocal ready, started
+    async def worker(share: int) -> None:
+        nonlocal ready
         async with open_client(url, headers) as client:
             await warm_up(client, max(1, warmup // clients))
             ready += 1
             if ready == clients:
-                started = time.perf_counter()
+                result.begin()
                 go.set()
             await go.wait()
-            for _ in range(per_client):
+            for _ in range(share):
                 await timed_call(client, result)
 
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    result.wall_s = time.perf_counter() - started
-    return result
+    await asyncio.gather(*(worker(share) for share in shares))
+    result.end()
 
 
-async def run_phase(name: str, coro, timeout: float) -> PhaseResult:
+async def run_phase(name: str, phase, *args: Any, timeout: float) -> PhaseResult:
+    """Run a phase under a hard deadline; on timeout or failure the calls made so far are kept and flagged."""
+    result = PhaseResult()
+    deadline = asyncio.timeout(timeout)
     try:
-        async with asyncio.timeout(timeout):
-            return await coro
-    except TimeoutError:
-        return PhaseResult(timed_out=True, first_error=f"{name}: hard stop after {timeout:g}s")
+        async with deadline:
+            await phase(result, *args)
     except Exception as exc:  # noqa: BLE001 - a failed phase is reported, the others still run
-        return PhaseResult(errors=1, first_error=f"{name}: {describe(exc)}")
+        result.end()
+        if deadline.expired():
+            result.timed_out = True
+            result.first_error = f"{name}: hard stop after {timeout:g}s"
+        else:
+            result.errors += 1
+            result.first_error = f"{name}: {describe(exc)}"
+    return result
 
 
 def describe(exc: BaseException) -> str:
@@ -295,10 +309,13 @@ def describe(exc: BaseException) -> str:
 
 
 def measure(url: str, headers: dict[str, str], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    seq = asyncio.run(run_phase("sequential", sequential(url, headers, args.calls, args.warmup), args.phase_timeout))
+    seq = asyncio.run(
+        run_phase("sequential", sequential, url, headers, args.calls, args.warmup, timeout=args.phase_timeout)
+    )
     conc = asyncio.run(
         run_phase(
-            "concurrent", concurrent(url, headers, args.calls, args.concurrency, args.warmup), args.phase_timeout
+            "concurrent", concurrent, url, headers, args.calls, args.concurrency, args.warmup,
+            timeout=args.phase_timeout,
         )
     )
     return {"sequential": seq.summary(), "concurrent": conc.summary()}
@@ -341,6 +358,10 @@ def print_report(report: dict[str, Any]) -> None:
     print()
     print(f"Gatehouse benchmark  {meta['timestamp']}  ({meta['cpus']} CPUs shared by client, gateway and upstream)")
     print(f"calls={meta['calls']} concurrency={meta['concurrency']} warmup={meta['warmup']}  tool={TOOL}{ARGUMENTS}")
+    print(
+        f"database={meta['database']} cache={meta['cache']} python={meta['python']} "
+        f"loadavg(1m) before start={meta['loadavg_1m_before']}"
+    )
     print(MODE_NOTE)
     print()
     header = f"{'path':<16}{'phase':<12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'calls/s':>10}{'calls':>7}{'errors':>7}"
@@ -433,7 +454,9 @@ def raise_on_sigterm(signum, frame) -> None:
 
 def main() -> int:
     args = parse_args()
+    load_before = os.getloadavg()[0]
     signal.signal(signal.SIGTERM, raise_on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (background)
     kinds = ["uvicorn", "daphne"] if args.server == "both" else [args.server]
     tmpdir = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
     procs: list[Proc] = []
@@ -465,6 +488,8 @@ def main() -> int:
                 "concurrency": args.concurrency,
                 "warmup": args.warmup,
                 "cpus": os.cpu_count(),
+                "loadavg_1m_before": round(load_before, 2),
+                "cache": "redis" if os.environ.get("REDIS_URL") else "locmem",
                 "python": platform.python_version(),
                 "database": env["DATABASE_URL"].split(":", 1)[0],
                 "client_mode": "legacy",
@@ -483,6 +508,9 @@ def main() -> int:
     except RuntimeError as exc:
         print(f"[bench] failed: {exc}", file=sys.stderr)
         return 1
+    except SystemExit:
+        print("\n[bench] terminated", file=sys.stderr)
+        raise
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         for proc in reversed(procs):

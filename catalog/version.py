@@ -7,12 +7,13 @@ GATEHOUSE_CATALOG_VERSION_TTL_SECONDS.
 """
 from __future__ import annotations
 
+from channels.db import database_sync_to_async
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
 from catalog.models import CatalogVersion
+from config.cache import process_cache
 
 CACHE_KEY = "gatehouse:catalog-version"
 
@@ -21,11 +22,19 @@ def catalog_version_bump() -> None:
     updated = CatalogVersion.objects.filter(pk=1).update(value=F("value") + 1)
     if not updated:
         CatalogVersion.objects.get_or_create(pk=1, defaults={"value": 1})
-    transaction.on_commit(lambda: cache.delete(CACHE_KEY))
+    transaction.on_commit(lambda: process_cache().delete(CACHE_KEY))
 
 
 def catalog_version_load() -> int:
     """Read the version from the database and refresh the cached copy."""
     value = CatalogVersion.objects.filter(pk=1).values_list("value", flat=True).first() or 0
-    cache.set(CACHE_KEY, value, settings.GATEHOUSE_CATALOG_VERSION_TTL_SECONDS)
+    process_cache().set(CACHE_KEY, value, settings.GATEHOUSE_CATALOG_VERSION_TTL_SECONDS)
     return value
+
+
+async def catalog_version_current() -> int:
+    """The data plane's read: the cached copy, or the database when it has expired."""
+    version = process_cache().get(CACHE_KEY)
+    if version is None:
+        version = await database_sync_to_async(catalog_version_load)()
+    return version

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 
+from config.cache import process_cache
 from config.memo import BoundedMemo
 from teams.principal import Principal
 
@@ -65,10 +65,10 @@ def session_resolve(session_id: str, *, principal: Principal, server_slug: str) 
         server_slug,
     ):
         return None
-    if cache.get(_ENDED_PREFIX + session.nonce):
+    if process_cache().get(_ENDED_PREFIX + session.nonce):
         return None
     return session
 
 
 def session_end(session: McpSession) -> None:
-    cache.set(_ENDED_PREFIX + session.nonce, 1, settings.GATEHOUSE_MCP_SESSION_TTL_SECONDS)
+    process_cache().set(_ENDED_PREFIX + session.nonce, 1, settings.GATEHOUSE_MCP_SESSION_TTL_SECONDS)

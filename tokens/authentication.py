@@ -6,12 +6,9 @@ from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from catalog.version import CACHE_KEY as CATALOG_VERSION_KEY
-from catalog.version import catalog_version_load
 from config.memo import BoundedMemo
 from teams.principal import Principal
 from teams.selectors import principal_for_user
@@ -51,13 +48,6 @@ def token_authenticate(raw: str) -> tuple[ApiToken, Principal] | None:
 # Data plane: principals are remembered per process, keyed by a hash of the token and the catalog version, so a
 # revocation (which bumps the version) is honoured on the next request in every process.
 _principals: BoundedMemo[tuple[str, int], tuple[Principal | None, float]] = BoundedMemo(50_000)
-
-
-async def catalog_version_current() -> int:
-    version = cache.get(CATALOG_VERSION_KEY)
-    if version is None:
-        version = await database_sync_to_async(catalog_version_load)()
-    return version
 
 
 async def principal_for_bearer(header_value: str | None, *, version: int) -> Principal | None:

@@ -20,7 +20,8 @@ from proxy.protocol.jsonrpc import (
 from proxy.sessions import session_end, session_issue, session_resolve
 from proxy.snapshots import snapshot_for
 from teams.principal import Principal
-from tokens.authentication import catalog_version_current, principal_for_bearer
+from catalog.version import catalog_version_current
+from tokens.authentication import principal_for_bearer
 
 SERVER_VERSION = "0.1.0"
 SESSION_HEADER = "mcp-session-id"

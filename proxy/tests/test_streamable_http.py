@@ -215,7 +215,7 @@ async def test_warm_tools_call_makes_no_database_query(gateway):
     call = gateway.request("tools/call", {"name": "fixture__echo", "arguments": {"text": "warm"}})
     assert "result" in (await gateway.send(call))["json"]
     with override_settings(GATEHOUSE_CATALOG_VERSION_TTL_SECONDS=3600):
-        from tokens.authentication import catalog_version_current
+        from catalog.version import catalog_version_current
 
         await catalog_version_current()
         with queries_in_every_thread() as executed:
