@@ -209,3 +209,37 @@ def test_admin_login_in_a_real_browser(live_server):
             assert page.url.rstrip("/").endswith("/admin")
         finally:
             browser.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"no browser at {CHROMIUM}")
+def test_upstream_page_in_a_real_browser_never_shows_the_stored_secret(live_server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from accounts.models import User
+    from catalog import services
+
+    admin = User.objects.create_superuser(email="browser-admin@example.com", password="browser-admin-password")
+    upstream = services.upstream_create(
+        owner=admin, name="guarded", url="http://127.0.0.1:9/mcp", auth_type="bearer",
+        credentials={"token": "upstream-secret-value-123"},
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{live_server.url}/admin/login/")
+            page.fill("input[name=username]", "browser-admin@example.com")
+            page.fill("input[name=password]", "browser-admin-password")
+            page.click("input[type=submit]")
+            page.wait_for_load_state()
+            page.goto(f"{live_server.url}/admin/catalog/upstream/{upstream.pk}/change/")
+            token_input = page.locator("input[name=bearer_token]")
+            assert token_input.get_attribute("type") == "password"
+            assert token_input.input_value() == ""
+            assert "upstream-secret-value-123" not in page.content()
+            assert page.locator("text=Credentials stored").count() == 1
+        finally:
+            browser.close()
