@@ -24,8 +24,9 @@ class UpstreamForm(forms.ModelForm):
 
     class Meta:
         model = Upstream
-        fields = ["name", "slug", "url", "transport", "auth_type", "owner", "team", "visibility", "enabled",
-                  "timeout_seconds"]
+        fields = [
+            "name", "slug", "url", "transport", "auth_type", "owner", "team", "visibility", "enabled", "timeout_seconds",
+        ]
 
     def credentials(self) -> dict | None:
         data = self.cleaned_data
@@ -80,7 +81,7 @@ class UpstreamAdmin(admin.ModelAdmin):
         return bool(upstream.credentials_sealed)
 
     def save_model(self, request, obj, form, change):
-        fields = {name: form.cleaned_data[name] for name in form.Meta.fields if name in form.cleaned_data}
+        fields = {name: form.cleaned_data[name] for name in UpstreamForm.Meta.fields if name in form.cleaned_data}
         try:
             if change:
                 fields.pop("slug", None)

@@ -71,6 +71,7 @@ def upstream_create(
     visibility: str = Visibility.PRIVATE,
     timeout_seconds: int | None = None,
     slug: str | None = None,
+    enabled: bool = True,
     actor=None,
 ) -> Upstream:
     _validate_url(url)
@@ -103,6 +104,7 @@ def upstream_create(
         auth_type=auth_type,
         credentials_sealed=sealed,
         timeout_seconds=timeout_seconds,
+        enabled=enabled,
     )
     audit_record(
         "upstream.create",
@@ -373,6 +375,7 @@ def server_create(
     tools: list[tuple[Tool, str]] | None = None,
     team=None,
     visibility: str = Visibility.PRIVATE,
+    enabled: bool = True,
     actor=None,
 ) -> VirtualServer:
     if not slug or slugify(slug) != slug or len(slug) > 64:
@@ -381,7 +384,13 @@ def server_create(
     if VirtualServer.objects.filter(slug=slug).exists():
         raise CatalogError(f"A virtual server with slug {slug!r} already exists.")
     server = VirtualServer.objects.create(
-        owner=owner, slug=slug, name=name or slug, description=description, team=team, visibility=visibility
+        owner=owner,
+        slug=slug,
+        name=name or slug,
+        description=description,
+        team=team,
+        visibility=visibility,
+        enabled=enabled,
     )
     _server_tools_set(server, tools or [])
     audit_record(

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from catalog import services
 from catalog.credentials import credentials_headers
-from catalog.models import ResourceTemplate, Tool, Upstream
+from catalog.models import ResourceTemplate, Tool, Upstream, VirtualServer
 from teams.models import Membership
 from tests.factories import (
     MembershipFactory,
@@ -243,3 +243,42 @@ def test_upstream_page_in_a_real_browser_never_shows_the_stored_secret(live_serv
             assert page.locator("text=Credentials stored").count() == 1
         finally:
             browser.close()
+
+
+def test_adding_an_upstream_in_the_admin_seals_credentials_and_discovers(admin_client, admin_user, upstream_process):
+    response = admin_client.post(_url(Upstream, "add"), {
+        "name": "Added in admin", "slug": "added", "url": upstream_process.url, "transport": "streamable_http",
+        "enabled": "on", "timeout_seconds": "10", "owner": admin_user.pk, "visibility": "private",
+        "auth_type": "bearer", "bearer_token": "typed-into-the-admin",
+    }, follow=True)
+    assert response.status_code == 200
+    upstream = Upstream.objects.get(slug="added")
+    assert "typed-into-the-admin" not in upstream.credentials_sealed
+    assert credentials_headers(upstream.auth_type, upstream.credentials_sealed) == (
+        ("Authorization", "Bearer typed-into-the-admin"),
+    )
+    assert set(Tool.objects.filter(upstream=upstream).values_list("exposed_name", flat=True)) == {
+        "added__echo", "added__add", "added__slow", "added__fail",
+    }
+    assert any("Discovered 4 tools" in str(message) for message in get_messages(response.wsgi_request))
+
+
+def test_composing_a_virtual_server_in_the_admin_refuses_a_name_clash(admin_client, admin_user, owner):
+    upstream = UpstreamFactory(owner=owner)
+    first, second = ToolFactory(upstream=upstream), ToolFactory(upstream=upstream)
+    data = {
+        "slug": "composed", "name": "Composed", "description": "", "enabled": "on", "owner": admin_user.pk,
+        "visibility": "private",
+        "server_tools-TOTAL_FORMS": "2", "server_tools-INITIAL_FORMS": "0",
+        "server_tools-MIN_NUM_FORMS": "0", "server_tools-MAX_NUM_FORMS": "1000",
+        "server_tools-0-tool": first.pk, "server_tools-0-alias": "same",
+        "server_tools-1-tool": second.pk, "server_tools-1-alias": "same",
+    }
+    refused = admin_client.post(_url(VirtualServer, "add"), data)
+    assert refused.status_code == 200
+    assert "would be both" in refused.content.decode()
+
+    data["server_tools-1-alias"] = "different"
+    admin_client.post(_url(VirtualServer, "add"), data)
+    server = VirtualServer.objects.get(slug="composed")
+    assert sorted(entry.name for entry in server.server_tools.all()) == ["different", "same"]
