@@ -38,18 +38,3 @@ def scope_filter(principal: Principal, action: str, *, prefix: str = "") -> Q | 
         | Q(**{f"{prefix}visibility": PUBLIC})
     )
 
-
-def principal_may(principal: Principal | None, action: str, obj) -> bool:
-    """Object-level form of scope_filter, for objects already in hand. Denies on anything unexpected."""
-    _check_action(action)
-    if principal is None:
-        return False
-    if principal.is_superuser:
-        return True
-    if obj.owner_id == principal.user_id:
-        return True
-    if action == CHANGE:
-        return obj.team_id is not None and obj.team_id in principal.managed_team_ids
-    if obj.visibility == PUBLIC:
-        return True
-    return obj.visibility == TEAM and obj.team_id is not None and obj.team_id in principal.team_ids
