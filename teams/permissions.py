@@ -24,17 +24,13 @@ def _check_action(action: str) -> None:
         raise ValueError(f"Unknown action {action!r}; expected one of {sorted(ACTIONS)}.")
 
 
-def scope_filter(principal: Principal, action: str, *, prefix: str = "") -> Q | None:
+def scope_filter(principal: Principal, action: str) -> Q | None:
     """A filter selecting the objects the principal may act on; None means no restriction."""
     _check_action(action)
     if principal.is_superuser:
         return None
-    owned = Q(**{f"{prefix}owner_id": principal.user_id})
+    owned = Q(owner_id=principal.user_id)
     if action == CHANGE:
-        return owned | Q(**{f"{prefix}team_id__in": principal.managed_team_ids})
-    return (
-        owned
-        | Q(**{f"{prefix}visibility": TEAM, f"{prefix}team_id__in": principal.team_ids})
-        | Q(**{f"{prefix}visibility": PUBLIC})
-    )
+        return owned | Q(team_id__in=principal.managed_team_ids)
+    return owned | Q(visibility=TEAM, team_id__in=principal.team_ids) | Q(visibility=PUBLIC)
 
