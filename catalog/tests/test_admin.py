@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from contextlib import contextmanager
 
 import pytest
 from django.contrib import admin
@@ -186,43 +187,10 @@ def test_anonymous_user_is_sent_to_the_admin_login(client):
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"no browser at {CHROMIUM}")
-def test_admin_login_in_a_real_browser(live_server):
+@contextmanager
+def _logged_in_admin_page(live_server, email: str, password: str):
+    """Debian's Chromium, driven by Playwright, logged in to the admin."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    from accounts.models import User
-
-    User.objects.create_superuser(email="browser-admin@example.com", password="browser-admin-password")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(f"{live_server.url}/admin/")
-            page.fill("input[name=username]", "browser-admin@example.com")
-            page.fill("input[name=password]", "browser-admin-password")
-            page.click("input[type=submit]")
-            page.wait_for_load_state()
-            assert "Gatehouse administration" in page.content()
-            assert page.url.rstrip("/").endswith("/admin")
-        finally:
-            browser.close()
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"no browser at {CHROMIUM}")
-def test_upstream_page_in_a_real_browser_never_shows_the_stored_secret(live_server):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    from accounts.models import User
-    from catalog import services
-
-    admin = User.objects.create_superuser(email="browser-admin@example.com", password="browser-admin-password")
-    upstream = services.upstream_create(
-        owner=admin, name="guarded", url="http://127.0.0.1:9/mcp", auth_type="bearer",
-        credentials={"token": "upstream-secret-value-123"},
-    )
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -231,19 +199,46 @@ def test_upstream_page_in_a_real_browser_never_shows_the_stored_secret(live_serv
         try:
             page = browser.new_page()
             page.goto(f"{live_server.url}/admin/login/")
-            page.fill("input[name=username]", "browser-admin@example.com")
-            page.fill("input[name=password]", "browser-admin-password")
+            page.fill("input[name=username]", email)
+            page.fill("input[name=password]", password)
             page.click("input[type=submit]")
             page.wait_for_load_state()
-            page.goto(f"{live_server.url}/admin/catalog/upstream/{upstream.pk}/change/")
-            token_input = page.locator("input[name=bearer_token]")
-            assert token_input.get_attribute("type") == "password"
-            assert token_input.input_value() == ""
-            assert "upstream-secret-value-123" not in page.content()
-            assert page.locator("text=Credentials stored").count() == 1
+            yield page
         finally:
             browser.close()
 
+
+needs_browser = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"no browser at {CHROMIUM}")
+
+
+@needs_browser
+@pytest.mark.django_db(transaction=True)
+def test_admin_login_in_a_real_browser(live_server):
+    from accounts.models import User
+
+    User.objects.create_superuser(email="browser-admin@example.com", password="browser-admin-password")
+    with _logged_in_admin_page(live_server, "browser-admin@example.com", "browser-admin-password") as page:
+        assert "Gatehouse administration" in page.content()
+        assert page.url.rstrip("/").endswith("/admin")
+
+
+@needs_browser
+@pytest.mark.django_db(transaction=True)
+def test_upstream_page_in_a_real_browser_never_shows_the_stored_secret(live_server):
+    from accounts.models import User
+
+    admin = User.objects.create_superuser(email="browser-admin@example.com", password="browser-admin-password")
+    upstream = services.upstream_create(
+        owner=admin, name="guarded", url="http://127.0.0.1:9/mcp", auth_type="bearer",
+        credentials={"token": "upstream-secret-value-123"},
+    )
+    with _logged_in_admin_page(live_server, "browser-admin@example.com", "browser-admin-password") as page:
+        page.goto(f"{live_server.url}/admin/catalog/upstream/{upstream.pk}/change/")
+        token_input = page.locator("input[name=bearer_token]")
+        assert token_input.get_attribute("type") == "password"
+        assert token_input.input_value() == ""
+        assert "upstream-secret-value-123" not in page.content()
+        assert page.locator("text=Credentials stored").count() == 1
 
 def test_adding_an_upstream_in_the_admin_seals_credentials_and_discovers(admin_client, admin_user, upstream_process):
     response = admin_client.post(_url(Upstream, "add"), {
