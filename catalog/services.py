@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -47,8 +48,11 @@ class DiscoveryReport:
 
 
 def _validate_url(url: str) -> None:
-    if not url or url.split(":", 1)[0].lower() not in URL_SCHEMES or len(url) > 2048:
-        raise CatalogError(f"The upstream URL must be an http or https URL of at most 2048 characters, not {url!r}.")
+    parts = urlsplit(url) if url and len(url) <= 2048 else None
+    if parts is None or parts.scheme.lower() not in URL_SCHEMES or not parts.hostname:
+        raise CatalogError("The upstream URL must be an http or https URL with a host, of at most 2048 characters.")
+    if parts.username is not None or parts.password is not None:
+        raise CatalogError("Put upstream credentials in the authentication settings, not in the URL.")
 
 
 def _validate_sharing(visibility: str, team) -> None:

@@ -267,6 +267,7 @@ def test_create_unreachable_upstream_records_failed_discovery(owner):
     [
         pytest.param({"url": "ftp://127.0.0.1/mcp"}, "http or https", id="ftp-url"),
         pytest.param({"url": "not a url"}, "url", id="malformed-url"),
+        pytest.param({"url": "http://user:secret@127.0.0.1:9/mcp"}, "not in the URL", id="credentials-in-url"),
         pytest.param({"visibility": "galaxy"}, "visibility", id="unknown-visibility"),
         pytest.param({"visibility": "team"}, "Team visibility needs a team", id="team-without-team"),
         pytest.param({"transport": "carrier-pigeon"}, "transport", id="unknown-transport"),

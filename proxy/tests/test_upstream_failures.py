@@ -53,4 +53,4 @@ async def test_unreachable_upstream_is_unavailable_naming_it(closed_pool):
     await gateway.initialize()
     response = await gateway.send(gateway.request("tools/call", {"name": "mute__echo", "arguments": {}}))
     assert response["json"]["error"]["code"] == -32000
-    assert response["json"]["error"]["message"].startswith("Upstream 'mute' is unavailable")
+    assert response["json"]["error"]["message"] == "Upstream 'mute' is unavailable."

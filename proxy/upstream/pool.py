@@ -32,6 +32,12 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def _unavailable(target: UpstreamTarget, exc: BaseException) -> UpstreamUnavailable:
+    """The client learns which upstream failed; the cause (addresses, URLs) goes to the log only."""
+    logger.warning("Upstream %s is unavailable: %s", target.name, _describe(exc))
+    return UpstreamUnavailable(f"Upstream '{target.name}' is unavailable.")
+
+
 def _undelivered(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(_undelivered(inner) for inner in exc.exceptions)
@@ -74,7 +80,7 @@ class PooledSession:
                 f"{self.target.timeout_seconds:g}s."
             ) from None
         except Exception as exc:
-            raise UpstreamUnavailable(f"Upstream '{self.target.name}' is unavailable: {_describe(exc)}") from exc
+            raise _unavailable(self.target, exc) from exc
 
     async def _hold(self, ready: asyncio.Future[Client]) -> None:
         try:
@@ -158,7 +164,7 @@ class UpstreamPool:
                 self._drop(pooled)
                 if attempt == 1 and _undelivered(exc):
                     continue
-                raise UpstreamUnavailable(f"Upstream '{target.name}' is unavailable: {_describe(exc)}") from exc
+                raise _unavailable(target, exc) from exc
             return result.model_dump(by_alias=True, exclude_none=True, mode="json")
         raise AssertionError("unreachable")
 
