@@ -40,8 +40,8 @@ def token_authenticate(raw: str) -> tuple[ApiToken, Principal] | None:
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    server_ids = frozenset(token.servers.values_list("pk", flat=True))
-    principal = principal_for_user(token.user, token_id=token.pk, server_ids=server_ids or None)
+    server_ids = frozenset(token.servers.values_list("pk", flat=True)) if token.restricted_to_servers else None
+    principal = principal_for_user(token.user, token_id=token.pk, server_ids=server_ids)
     return token, principal
 
 

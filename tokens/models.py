@@ -23,9 +23,9 @@ class ApiToken(models.Model):
     lookup = models.CharField(max_length=8, unique=True)
     digest = models.CharField(max_length=64)
     pepper_id = models.CharField(max_length=32)
-    servers = models.ManyToManyField(
-        "catalog.VirtualServer", blank=True, related_name="tokens", help_text="Empty: every server the user may use."
-    )
+    # Restricted tokens reach only ``servers``; deleting those servers must never widen a token to everything.
+    restricted_to_servers = models.BooleanField(default=False)
+    servers = models.ManyToManyField("catalog.VirtualServer", blank=True, related_name="tokens")
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -38,6 +38,7 @@ def token_create(
         lookup=lookup,
         digest=digest,
         pepper_id=pepper_id,
+        restricted_to_servers=bool(servers),
         expires_at=timezone.now() + timedelta(days=expires_days) if expires_days else None,
     )
     if servers:

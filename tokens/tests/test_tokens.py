@@ -146,3 +146,16 @@ def test_create_token_command_refuses_an_unknown_server_slug(owner):
 def test_create_token_command_refuses_an_unknown_user():
     with pytest.raises(CommandError, match="nobody@example.com"):
         call_command("create_token", "--email", "nobody@example.com", stdout=StringIO())
+
+
+def test_token_restricted_to_a_deleted_server_reaches_no_server(owner):
+    from catalog.services import server_delete
+    from tests.factories import VirtualServerFactory
+    from tokens.services import token_create
+
+    server = VirtualServerFactory(owner=owner)
+    _, raw = token_create(user=owner, name="narrow", servers=[server])
+    server_delete(server=server, actor=owner)
+
+    _, principal = token_authenticate(raw)
+    assert principal.server_ids == frozenset()
