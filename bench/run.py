@@ -15,6 +15,7 @@ import base64
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -369,6 +370,8 @@ def print_report(report: dict[str, Any]) -> None:
     print("-" * len(header))
     for path, phases in report["results"].items():
         for phase, s in phases.items():
+            if phase == "gateway-only":
+                continue
             row = f"{path:<16}{phase:<12}"
             row += fmt(s.get("p50_ms"), 9) + fmt(s.get("p95_ms"), 9) + fmt(s.get("p99_ms"), 9)
             row += fmt(s.get("calls_per_s"), 10, 1) + fmt(s.get("calls"), 7) + fmt(s.get("errors"), 7)
@@ -387,6 +390,14 @@ def print_report(report: dict[str, Any]) -> None:
             f"{path:<16}{fmt(r['p50_sequential'], 9)}{fmt(r['p50_concurrent'], 10)}"
             f"{fmt(r['calls_per_s_sequential'], 9)}{fmt(r['calls_per_s_concurrent'], 10)}"
         )
+    capacities = {path: phases["gateway-only"] for path, phases in report["results"].items() if "gateway-only" in phases}
+    if capacities:
+        print()
+        print(f"Gateway only: wrk, {WRK_CONNECTIONS} connections, {WRK_SECONDS} s of `ping` on one session "
+              "(ASGI server + auth + session + JSON-RPC; no upstream, no Python client)")
+        print(f"{'path':<16}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+        for path, c in capacities.items():
+            print(f"{path:<16}{fmt(c['requests_per_s'], 10, 0)}{fmt(c['p50_ms'], 9)}{fmt(c['p99_ms'], 9)}{fmt(c['non_2xx'], 9)}")
     print()
     for path, verdict in report["target"].items():
         print(f"Target sequential p50 through <= 2x direct, {path}: {verdict}")
@@ -423,6 +434,49 @@ def managed(procs: list[Proc], proc: Proc) -> Iterator[Proc]:
         stop_process(proc)
 
 
+WRK_SECONDS = 5
+WRK_CONNECTIONS = 16
+
+
+def _wrk_percentile(output: str, label: str) -> float | None:
+    """Milliseconds for a line like '     50%    1.23ms' of wrk --latency."""
+    match = re.search(rf"^\s*{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if match is None:
+        return None
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def gateway_capacity(url: str, token: str, tmpdir: Path) -> dict[str, Any] | None:
+    """wrk POSTs ``ping`` on one initialized session: the ASGI server plus Gatehouse's own per-request work
+    (auth, session check, JSON-RPC), without the Python load client or the upstream in the way."""
+    if shutil.which("wrk") is None:
+        return None
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"}
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "wrk", "version": "1"}}}
+    session_id = httpx2.post(url, json=initialize, headers=headers).headers["mcp-session-id"]
+    script = tmpdir / "ping.lua"  # holds the token: lives in the temp dir only, removed at exit
+    lua_headers = {**headers, "Content-Type": "application/json", "Mcp-Session-Id": session_id,
+                   "MCP-Protocol-Version": "2025-11-25"}
+    script.write_text(
+        'wrk.method = "POST"\nwrk.body = \'{"jsonrpc":"2.0","id":1,"method":"ping"}\'\n'
+        + "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in lua_headers.items())
+    )
+    completed = subprocess.run(
+        ["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, timeout=WRK_SECONDS + 30,
+    )
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", completed.stdout)
+    failures = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", completed.stdout)
+    return {
+        "requests_per_s": float(rate.group(1)) if rate else None,
+        "p50_ms": _wrk_percentile(completed.stdout, "50%"),
+        "p99_ms": _wrk_percentile(completed.stdout, "99%"),
+        "non_2xx": int(failures.group(1)) if failures else 0,
+    }
+
+
 def bench_gateway(kind: str, env: dict[str, str], token: str, tmpdir: Path, procs: list[Proc], args) -> dict:
     port = free_port()
     with managed(procs, start_process(kind, gateway_argv(kind, port), env, tmpdir)) as proc:
@@ -430,6 +484,9 @@ def bench_gateway(kind: str, env: dict[str, str], token: str, tmpdir: Path, proc
         print(f"[bench] measuring through {kind} (pid {proc.popen.pid}, port {port}) ...", flush=True)
         url = f"http://127.0.0.1:{port}/servers/{SERVER_SLUG}/mcp"
         result = measure(url, {"Authorization": f"Bearer {token}"}, args)
+        capacity = gateway_capacity(url, token, tmpdir)
+        if capacity is not None:
+            result["gateway-only"] = capacity
         if proc.popen.poll() is not None:
             result["sequential"].setdefault("first_error", f"{kind} died:\n{proc.log_tail()}")
         return result
