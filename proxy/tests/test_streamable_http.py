@@ -249,3 +249,28 @@ async def test_calls_share_one_pooled_upstream_session(gateway):
     first_client = await sessions[0].client()
     await gateway.send(gateway.request("tools/call", {"name": "fixture__echo", "arguments": {"text": "d"}}))
     assert await sessions[0].client() is first_client
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xff\xfe\x00 not utf-8",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'"just a string"',
+        b"null",
+        b'{"jsonrpc": "2.0", "id": 1.5, "method": "ping"}',
+        b'{"jsonrpc": "2.0", "id": true, "method": "ping"}',
+        b'{"jsonrpc": "2.0", "id": 1, "method": 42}',
+        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": [1, 2]}',
+        b'{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 7}}',
+        b'{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": []}}',
+        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": "not an object", "cursor": 5}}',
+    ],
+    ids=["not-utf8", "deep-nesting", "string", "null", "float-id", "bool-id", "numeric-method", "list-params",
+         "numeric-version", "list-capabilities", "odd-meta-and-cursor"],
+)
+async def test_malformed_input_gets_a_jsonrpc_error_not_a_server_error(gateway, body):
+    await gateway.initialize()
+    response = await gateway.send(body)
+    assert response["status"] in (200, 400)
+    assert response["json"]["error"]["code"] in (-32700, -32600, -32602)
