@@ -274,3 +274,17 @@ async def test_malformed_input_gets_a_jsonrpc_error_not_a_server_error(gateway, 
     response = await gateway.send(body)
     assert response["status"] in (200, 400)
     assert response["json"]["error"]["code"] in (-32700, -32600, -32602)
+
+
+async def test_an_unexpected_failure_is_logged_and_answered_in_jsonrpc(gateway, monkeypatch, caplog):
+    from proxy.protocol import handlers
+
+    async def broken(ctx, params):
+        raise RuntimeError("a bug")
+
+    await gateway.initialize()
+    monkeypatch.setitem(handlers.HANDLERS, "ping", broken)
+    response = await gateway.send(gateway.request("ping"))
+    assert response["status"] == 500
+    assert response["json"]["error"] == {"code": -32603, "message": "Internal error."}
+    assert "a bug" in caplog.text

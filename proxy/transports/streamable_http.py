@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import urlsplit
 
 from channels.exceptions import StopConsumer
@@ -10,7 +11,9 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 from proxy.protocol import streamable
-from proxy.protocol.jsonrpc import INVALID_REQUEST, JsonRpcError, error_message
+from proxy.protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, JsonRpcError, error_message
+
+logger = logging.getLogger(__name__)
 
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
@@ -62,12 +65,18 @@ class StreamableHttpConsumer(AsyncHttpConsumer):
             return
         request = streamable.McpRequest(self.scope["url_route"]["kwargs"].get("slug", ""), headers, body)
         method = self.scope["method"]
-        if method == "POST":
-            reply = await streamable.post(request)
-        elif method == "DELETE":
-            reply = await streamable.delete(request)
-        else:
-            reply = streamable.McpReply(405, headers={"Allow": "POST, DELETE"})
+        try:
+            if method == "POST":
+                reply = await streamable.post(request)
+            elif method == "DELETE":
+                reply = await streamable.delete(request)
+            else:
+                reply = streamable.McpReply(405, headers={"Allow": "POST, DELETE"})
+        except Exception:
+            # A bug, not bad input: log it with its traceback and still answer in JSON-RPC.
+            logger.exception("Unhandled error serving %s %s", method, self.scope["path"])
+            await self._reply_error(500, JsonRpcError(INTERNAL_ERROR, "Internal error."))
+            return
         await self._send_reply(reply, wants_stream=self._wants_stream(headers))
 
     @staticmethod
