@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from catalog import services
-from catalog.models import Prompt, Resource, ResourceTemplate, ServerTool, Tool, Upstream, VirtualServer
+from catalog.composition import KINDS, EntryKind, composition_check
+from catalog.models import Prompt, Resource, ResourceTemplate, Tool, Upstream, VirtualServer
 
 
 class UpstreamForm(forms.ModelForm):
@@ -176,25 +177,30 @@ class ResourceTemplateAdmin(DiscoveredAdmin):
     search_fields = ["uri_template", "name"]
 
 
-class ServerToolFormSet(BaseInlineFormSet):
+class ServerEntryFormSet(BaseInlineFormSet):
+    kind: EntryKind
+
     def clean(self):
         super().clean()
+        field = self.kind.noun
         kept = [
-            (form.cleaned_data["tool"], form.cleaned_data.get("alias", ""))
+            (form.cleaned_data[field], form.cleaned_data.get("alias", ""))
             for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("tool")
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get(field)
         ]
         try:
-            services.server_tools_check(self.instance, kept)
+            composition_check(self.instance, self.kind, kept)
         except services.CatalogError as exc:
             raise ValidationError(str(exc)) from None
 
 
-class ServerToolInline(admin.TabularInline):
-    model = ServerTool
-    formset = ServerToolFormSet
-    extra = 1
-    autocomplete_fields = ["tool"]
+def _entry_inline(kind: EntryKind) -> type[admin.TabularInline]:
+    formset = type(f"Server{kind.noun.title()}FormSet", (ServerEntryFormSet,), {"kind": kind})
+    return type(
+        f"Server{kind.noun.title()}Inline",
+        (admin.TabularInline,),
+        {"model": kind.through, "formset": formset, "extra": 1, "autocomplete_fields": [kind.noun]},
+    )
 
 
 @admin.register(VirtualServer)
@@ -204,7 +210,7 @@ class VirtualServerAdmin(admin.ModelAdmin):
     list_select_related = ["owner", "team"]
     search_fields = ["slug", "name"]
     raw_id_fields = ["owner"]
-    inlines = [ServerToolInline]
+    inlines = [_entry_inline(kind) for kind in KINDS]
     fields = ["slug", "name", "description", "enabled", "owner", "team", "visibility"]
 
     def get_readonly_fields(self, request, obj=None):

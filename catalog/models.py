@@ -174,10 +174,6 @@ class ServerTool(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["server", "tool"], name="server_tool_unique")]
 
-    @property
-    def name(self) -> str:
-        return self.alias or self.tool.exposed_name
-
 
 class ServerResource(models.Model):
     server = models.ForeignKey(VirtualServer, on_delete=models.CASCADE, related_name="server_resources")

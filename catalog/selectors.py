@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from catalog.composition import TOOLS
 from catalog.credentials import credentials_headers
 from catalog.models import ServerTool, Tool, Upstream, VirtualServer
 from catalog.snapshot import CatalogSnapshot, ToolRoute, UpstreamTarget
@@ -75,7 +76,7 @@ def snapshot_build(*, principal: Principal, server_slug: str) -> CatalogSnapshot
             .select_related("tool__upstream")
             .order_by("alias", "tool__exposed_name")
         )
-        named = sorted(((entry.name, entry.tool) for entry in entries), key=lambda pair: pair[0])
+        named = sorted(((TOOLS.key(entry.tool, entry.alias), entry.tool) for entry in entries), key=lambda pair: pair[0])
         server_id, server_name = server.pk, server.name
     routes = {
         name: ToolRoute(name=name, original_name=tool.original_name, upstream=target(tool.upstream))

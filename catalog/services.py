@@ -11,13 +11,14 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from audit.services import audit_record
+from catalog.composition import PROMPTS, RESOURCES, TOOLS, Entries, EntryKind, composition_set
 from catalog.credentials import CredentialError, credentials_seal
 from catalog.discovery import DiscoveredCatalog, discover, schema_text
+from catalog.errors import CatalogError
 from catalog.models import (
     Prompt,
     Resource,
     ResourceTemplate,
-    ServerTool,
     Tool,
     Upstream,
     VirtualServer,
@@ -29,10 +30,6 @@ from catalog.version import catalog_version_bump
 from teams.selectors import principal_for_user
 
 URL_SCHEMES = ("http", "https")
-
-
-class CatalogError(ValueError):
-    """A catalog change that cannot be made; the message says why and names what is involved."""
 
 
 @dataclass(frozen=True)
@@ -347,26 +344,10 @@ def catalog_entry_update(*, entry, actor, **changes):
     return entry
 
 
-def server_tools_check(server: VirtualServer, tools: list[tuple[Tool, str]]) -> None:
-    """Refuse a composition in which two tools would answer to the same name on the server."""
-    names: dict[str, Tool] = {}
-    for tool, alias in tools:
-        name = alias or tool.exposed_name
-        if alias and (not is_valid_tool_name(alias) or len(alias) > 64):
-            raise CatalogError(f"The alias {alias!r} is not a valid tool name of at most 64 characters.")
-        if name in names and names[name].pk != tool.pk:
-            other = names[name]
-            raise CatalogError(
-                f"On server '{server.slug}' the name {name!r} would be both '{other.original_name}' of upstream "
-                f"'{other.upstream.name}' and '{tool.original_name}' of upstream '{tool.upstream.name}'."
-            )
-        names[name] = tool
-
-
-def _server_tools_set(server: VirtualServer, tools: list[tuple[Tool, str]]) -> None:
-    server_tools_check(server, tools)
-    ServerTool.objects.filter(server=server).delete()
-    ServerTool.objects.bulk_create(ServerTool(server=server, tool=tool, alias=alias) for tool, alias in tools)
+def _compose(server: VirtualServer, composition: dict[EntryKind, Entries | None]) -> None:
+    for kind, entries in composition.items():
+        if entries is not None:
+            composition_set(server, kind, entries)
 
 
 @transaction.atomic
@@ -376,7 +357,9 @@ def server_create(
     slug: str,
     name: str = "",
     description: str = "",
-    tools: list[tuple[Tool, str]] | None = None,
+    tools: Entries | None = None,
+    prompts: Entries | None = None,
+    resources: Entries | None = None,
     team=None,
     visibility: str = Visibility.PRIVATE,
     enabled: bool = True,
@@ -396,19 +379,32 @@ def server_create(
         visibility=visibility,
         enabled=enabled,
     )
-    _server_tools_set(server, tools or [])
+    _compose(server, {TOOLS: tools or [], PROMPTS: prompts or [], RESOURCES: resources or []})
     audit_record(
         "server.create",
         actor=actor or owner,
         target=server,
-        data={"tools": [alias or tool.exposed_name for tool, alias in tools or []], "visibility": visibility},
+        data={
+            "tools": [TOOLS.key(tool, alias) for tool, alias in tools or []],
+            "prompts": [PROMPTS.key(prompt, alias) for prompt, alias in prompts or []],
+            "resources": [RESOURCES.key(resource, alias) for resource, alias in resources or []],
+            "visibility": visibility,
+        },
     )
     catalog_version_bump()
     return server
 
 
 @transaction.atomic
-def server_update(*, server: VirtualServer, actor, tools: list[tuple[Tool, str]] | None = None, **changes):
+def server_update(
+    *,
+    server: VirtualServer,
+    actor,
+    tools: Entries | None = None,
+    prompts: Entries | None = None,
+    resources: Entries | None = None,
+    **changes,
+) -> VirtualServer:
     allowed = {"name", "description", "enabled", "visibility", "team"}
     unknown = set(changes) - allowed
     if unknown:
@@ -417,19 +413,18 @@ def server_update(*, server: VirtualServer, actor, tools: list[tuple[Tool, str]]
         setattr(server, field, value)
     _validate_sharing(server.visibility, server.team)
     server.save()
-    if tools is not None:
-        _server_tools_set(server, tools)
-    audit_record(
-        "server.update", actor=actor, target=server, data={"fields": sorted(changes), "tools": tools is not None}
-    )
+    composition = {TOOLS: tools, PROMPTS: prompts, RESOURCES: resources}
+    _compose(server, composition)
+    recomposed = sorted(kind.noun for kind, entries in composition.items() if entries is not None)
+    audit_record("server.update", actor=actor, target=server, data={"fields": sorted(changes), "recomposed": recomposed})
     catalog_version_bump()
     return server
 
 
 @transaction.atomic
 def server_composition_saved(*, server: VirtualServer, actor) -> None:
-    """The admin edits a server's tools inline (checked by server_tools_check first); record and publish it."""
-    audit_record("server.update", actor=actor, target=server, data={"tools": True})
+    """The admin edits a server's entries inline (checked by composition_check first); record and publish it."""
+    audit_record("server.update", actor=actor, target=server, data={"recomposed": "admin"})
     catalog_version_bump()
 
 

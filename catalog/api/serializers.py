@@ -4,7 +4,9 @@ import json
 
 from rest_framework import serializers
 
+from catalog.composition import KINDS, PROMPTS, RESOURCES, TOOLS, Entries, EntryKind
 from catalog.models import Prompt, Resource, ResourceTemplate, Tool, Upstream, VirtualServer, Visibility
+from teams import permissions
 from teams.models import Team
 
 
@@ -104,23 +106,36 @@ class PromptSerializer(_DiscoveredSerializer):
         extra_kwargs = {"exposed_name": {"validators": []}}
 
 
-class ServerToolSerializer(serializers.Serializer):
-    tool = serializers.IntegerField(source="tool_id", help_text="Tool id.")
-    alias = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
-    name = serializers.CharField(read_only=True)
+class _ServerEntrySerializer(serializers.Serializer):
+    alias = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+    name = serializers.CharField(read_only=True, help_text="What clients call it on this server.")
+
+
+class ServerToolSerializer(_ServerEntrySerializer):
+    tool = serializers.IntegerField(help_text="Tool id.")
+
+
+class ServerPromptSerializer(_ServerEntrySerializer):
+    prompt = serializers.IntegerField(help_text="Prompt id.")
+
+
+class ServerResourceSerializer(_ServerEntrySerializer):
+    resource = serializers.IntegerField(help_text="Resource id.")
 
 
 class VirtualServerSerializer(TeamScopedMixin, serializers.ModelSerializer):
     owner = serializers.EmailField(source="owner.email", read_only=True)
     team = _team_field()
-    tools = ServerToolSerializer(many=True, required=False, source="server_tools")
+    tools = ServerToolSerializer(many=True, required=False, write_only=True)
+    prompts = ServerPromptSerializer(many=True, required=False, write_only=True)
+    resources = ServerResourceSerializer(many=True, required=False, write_only=True)
     mcp_path = serializers.SerializerMethodField()
 
     class Meta:
         model = VirtualServer
         fields = [
-            "id", "slug", "name", "description", "enabled", "visibility", "team", "owner", "tools", "mcp_path",
-            "created_at", "updated_at",
+            "id", "slug", "name", "description", "enabled", "visibility", "team", "owner", "tools", "prompts",
+            "resources", "mcp_path", "created_at", "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
         extra_kwargs = {"name": {"required": False, "allow_blank": True}}
@@ -130,19 +145,28 @@ class VirtualServerSerializer(TeamScopedMixin, serializers.ModelSerializer):
 
     def to_representation(self, server: VirtualServer) -> dict:
         data = super().to_representation(server)
-        data["tools"] = [
-            {"tool": entry.tool_id, "alias": entry.alias, "name": entry.name}
-            for entry in server.server_tools.select_related("tool")
-        ]
+        for kind in KINDS:
+            data[f"{kind.noun}s"] = [
+                {kind.noun: getattr(row, f"{kind.noun}_id"), "alias": row.alias, "name": kind.key(getattr(row, kind.noun), row.alias)}
+                for row in kind.through.objects.filter(server=server).select_related(kind.noun)
+            ]
         return data
 
-    def validate_tools(self, entries: list[dict]) -> list[tuple[Tool, str]]:
-        from teams import permissions
-
-        ids = [entry["tool_id"] for entry in entries]
-        usable = Tool.objects.visible_to(self.context["principal"], permissions.USE).select_related("upstream")
-        found = {tool.pk: tool for tool in usable.filter(pk__in=ids)}
-        missing = [tool_id for tool_id in ids if tool_id not in found]
+    def _usable(self, kind: EntryKind, items: list[dict]) -> Entries:
+        """The entries by id, if the principal may use every one of them; unknown and forbidden look the same."""
+        ids = [item[kind.noun] for item in items]
+        usable = kind.model.objects.visible_to(self.context["principal"], permissions.USE).select_related("upstream")
+        found = {entry.pk: entry for entry in usable.filter(pk__in=ids)}
+        missing = [entry_id for entry_id in ids if entry_id not in found]
         if missing:
-            raise serializers.ValidationError(f"Unknown tool ids: {missing}.")
-        return [(found[entry["tool_id"]], entry.get("alias", "")) for entry in entries]
+            raise serializers.ValidationError(f"Unknown {kind.noun} ids: {missing}.")
+        return [(found[item[kind.noun]], item.get("alias", "")) for item in items]
+
+    def validate_tools(self, items: list[dict]) -> Entries:
+        return self._usable(TOOLS, items)
+
+    def validate_prompts(self, items: list[dict]) -> Entries:
+        return self._usable(PROMPTS, items)
+
+    def validate_resources(self, items: list[dict]) -> Entries:
+        return self._usable(RESOURCES, items)

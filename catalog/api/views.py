@@ -129,9 +129,7 @@ class VirtualServerViewSet(
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
-        serializer.instance = self._service(
-            services.server_create, owner=self.request.user, tools=data.pop("server_tools", []), **data
-        )
+        serializer.instance = self._service(services.server_create, owner=self.request.user, **data)
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
@@ -140,7 +138,6 @@ class VirtualServerViewSet(
             services.server_update,
             server=serializer.instance,
             actor=self.request.user,
-            tools=data.pop("server_tools", None),
             **data,
         )
 

@@ -268,6 +268,12 @@ def test_composing_a_virtual_server_in_the_admin_refuses_a_name_clash(admin_clie
         "server_tools-MIN_NUM_FORMS": "0", "server_tools-MAX_NUM_FORMS": "1000",
         "server_tools-0-tool": first.pk, "server_tools-0-alias": "same",
         "server_tools-1-tool": second.pk, "server_tools-1-alias": "same",
+        **{
+            f"{prefix}-{field}": value
+            for prefix in ("server_prompts", "server_resources")
+            for field, value in (("TOTAL_FORMS", "0"), ("INITIAL_FORMS", "0"), ("MIN_NUM_FORMS", "0"),
+                                 ("MAX_NUM_FORMS", "1000"))
+        },
     }
     refused = admin_client.post(_url(VirtualServer, "add"), data)
     assert refused.status_code == 200
@@ -276,4 +282,4 @@ def test_composing_a_virtual_server_in_the_admin_refuses_a_name_clash(admin_clie
     data["server_tools-1-alias"] = "different"
     admin_client.post(_url(VirtualServer, "add"), data)
     server = VirtualServer.objects.get(slug="composed")
-    assert sorted(entry.name for entry in server.server_tools.all()) == ["different", "same"]
+    assert sorted(entry.alias for entry in server.server_tools.all()) == ["different", "same"]

@@ -449,7 +449,7 @@ def test_patch_server_replaces_its_tools(two_tools, owner):
         f"{API}/servers/{server.pk}/", {"tools": [{"tool": add.pk, "alias": "plus"}]}, format="json"
     )
     assert response.status_code == 200
-    assert [entry.name for entry in server.server_tools.all()] == ["plus"]
+    assert [entry.alias for entry in server.server_tools.all()] == ["plus"]
 
 
 def test_delete_server(owner):
@@ -535,3 +535,48 @@ def test_docs_render_for_an_authenticated_user(owner):
 @pytest.mark.parametrize("path", ["schema/", "docs/"])
 def test_schema_and_docs_refuse_anonymous_requests(path):
     assert APIClient().get(f"{API}/{path}").status_code in (401, 403)
+
+
+def test_server_composes_prompts_and_resources_with_aliases(owner):
+    upstream = UpstreamFactory(owner=owner, slug="docs")
+    prompt, resource = PromptFactory(upstream=upstream, original_name="summarize"), ResourceFactory(upstream=upstream)
+    response = client_for(owner).post(f"{API}/servers/", {
+        "slug": "composed",
+        "prompts": [{"prompt": prompt.pk, "alias": "summary"}],
+        "resources": [{"resource": resource.pk, "alias": "Team handbook"}],
+    }, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["prompts"] == [{"prompt": prompt.pk, "alias": "summary", "name": "summary"}]
+    assert body["resources"] == [{"resource": resource.pk, "alias": "Team handbook", "name": resource.uri}]
+
+
+def test_two_prompts_under_one_alias_are_refused_naming_both(owner):
+    first = PromptFactory(upstream=UpstreamFactory(owner=owner, name="Alpha"), original_name="hello")
+    second = PromptFactory(upstream=UpstreamFactory(owner=owner, name="Beta"), original_name="hello")
+    response = client_for(owner).post(f"{API}/servers/", {
+        "slug": "clashing",
+        "prompts": [{"prompt": first.pk, "alias": "greet"}, {"prompt": second.pk, "alias": "greet"}],
+    }, format="json")
+    assert response.status_code == 400
+    assert "'Alpha'" in response.content.decode() and "'Beta'" in response.content.decode()
+
+
+def test_two_resources_with_one_uri_are_refused(owner):
+    first = ResourceFactory(upstream=UpstreamFactory(owner=owner), uri="file:///shared.txt")
+    second = ResourceFactory(upstream=UpstreamFactory(owner=owner), uri="file:///shared.txt")
+    response = client_for(owner).post(f"{API}/servers/", {
+        "slug": "same-uri",
+        "resources": [{"resource": first.pk}, {"resource": second.pk}],
+    }, format="json")
+    assert response.status_code == 400
+    assert "file:///shared.txt" in response.content.decode()
+
+
+def test_composing_another_users_private_prompt_is_unknown(owner, outsider):
+    private = PromptFactory(upstream=UpstreamFactory(owner=outsider))
+    response = client_for(owner).post(
+        f"{API}/servers/", {"slug": "grabby", "prompts": [{"prompt": private.pk}]}, format="json"
+    )
+    assert response.status_code == 400
+    assert f"Unknown prompt ids: [{private.pk}]" in response.content.decode()
