@@ -9,11 +9,14 @@ from typing import Any
 from django.conf import settings
 
 from catalog.snapshot import CatalogSnapshot
+from proxy.protocol import versions
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
 from proxy.sessions import McpSession
 from proxy.upstream.errors import UpstreamError
 from proxy.upstream.pool import upstream_pool
 from teams.principal import Principal
+
+SERVER_VERSION = "0.1.0"
 
 # Keys an upstream puts in a result that describe the upstream, not the answer; a client must not see them.
 _UPSTREAM_ONLY_META = ("io.modelcontextprotocol/serverInfo",)
@@ -27,6 +30,18 @@ class CallContext:
 
 
 Handler = Callable[[CallContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def initialize_result(snapshot: CatalogSnapshot, params: dict[str, Any]) -> dict[str, Any]:
+    """The answer to ``initialize``: the negotiated version, what this server offers, who it is."""
+    requested = params.get("protocolVersion")
+    if not isinstance(requested, str) or not isinstance(params.get("capabilities", {}), dict):
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: initialize needs 'protocolVersion' and 'capabilities'.")
+    return {
+        "protocolVersion": versions.negotiate(requested),
+        "capabilities": {"tools": {"listChanged": False}},
+        "serverInfo": {"name": "gatehouse", "title": snapshot.server_name, "version": SERVER_VERSION},
+    }
 
 
 async def ping(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -6,9 +6,9 @@ from typing import Any
 
 from catalog.selectors import AGGREGATE_SLUG
 from proxy.protocol import versions
-from proxy.protocol.handlers import CallContext, handle_request
+from proxy.protocol.access import authenticate
+from proxy.protocol.handlers import CallContext, handle_request, initialize_result
 from proxy.protocol.jsonrpc import (
-    INVALID_PARAMS,
     INVALID_REQUEST,
     UNSUPPORTED_PROTOCOL_VERSION,
     JsonRpcError,
@@ -20,10 +20,7 @@ from proxy.protocol.jsonrpc import (
 from proxy.sessions import session_end, session_issue, session_resolve
 from proxy.snapshots import snapshot_for
 from teams.principal import Principal
-from catalog.version import catalog_version_current
-from tokens.authentication import principal_for_bearer
 
-SERVER_VERSION = "0.1.0"
 SESSION_HEADER = "mcp-session-id"
 VERSION_HEADER = "mcp-protocol-version"
 
@@ -62,13 +59,8 @@ def _unknown_session(request_id=None) -> McpReply:
     return _error(404, JsonRpcError(INVALID_REQUEST, "Session not found: initialize a new session."), request_id)
 
 
-async def _authenticate(request: McpRequest) -> tuple[Principal | None, int]:
-    version = await catalog_version_current()
-    return await principal_for_bearer(request.headers.get("authorization"), version=version), version
-
-
 async def post(request: McpRequest) -> McpReply:
-    principal, version = await _authenticate(request)
+    principal, version = await authenticate(request.headers.get("authorization"))
     if principal is None:
         return unauthorized()
     if request.server_slug == AGGREGATE_SLUG and principal.server_ids is not None:
@@ -118,22 +110,18 @@ async def post(request: McpRequest) -> McpReply:
 
 
 def _initialize(principal: Principal, snapshot, message: Message) -> McpReply:
-    requested = message.params.get("protocolVersion")
-    if not isinstance(requested, str) or not isinstance(message.params.get("capabilities", {}), dict):
-        error = JsonRpcError(INVALID_PARAMS, "Invalid params: initialize needs 'protocolVersion' and 'capabilities'.")
-        return _error(200, error, message.id)
-    negotiated = versions.negotiate(requested)
-    session = session_issue(principal=principal, server_slug=snapshot.server_slug, protocol_version=negotiated)
-    result = {
-        "protocolVersion": negotiated,
-        "capabilities": {"tools": {"listChanged": False}},
-        "serverInfo": {"name": "gatehouse", "title": snapshot.server_name, "version": SERVER_VERSION},
-    }
+    try:
+        result = initialize_result(snapshot, message.params)
+    except JsonRpcError as exc:
+        return _error(exc.http_status, exc, message.id)
+    session = session_issue(
+        principal=principal, server_slug=snapshot.server_slug, protocol_version=result["protocolVersion"]
+    )
     return McpReply(200, result_message(message.id, result), {"Mcp-Session-Id": session.id})
 
 
 async def delete(request: McpRequest) -> McpReply:
-    principal, _ = await _authenticate(request)
+    principal, _ = await authenticate(request.headers.get("authorization"))
     if principal is None:
         return unauthorized()
     session_id = request.headers.get(SESSION_HEADER)
