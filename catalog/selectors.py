@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import json
+import logging
 
-from catalog.composition import TOOLS
+from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
+
+from catalog.composition import PROMPTS, RESOURCES, TOOLS, EntryKind
 from catalog.credentials import credentials_headers
-from catalog.models import ServerTool, Tool, Upstream, VirtualServer
-from catalog.snapshot import CatalogSnapshot, ToolRoute, UpstreamTarget
+from catalog.models import Prompt, Resource, ResourceTemplate, Tool, Upstream, VirtualServer
+from catalog.snapshot import CatalogSnapshot, Route, TemplateRoute, UpstreamTarget
 from teams import permissions
 from teams.principal import Principal
+
+logger = logging.getLogger(__name__)
 
 AGGREGATE_SLUG = ""
 
@@ -24,12 +29,16 @@ def upstream_target(upstream: Upstream) -> UpstreamTarget:
     )
 
 
+def _described(entry: dict, item) -> dict:
+    if item.title:
+        entry["title"] = item.title
+    if item.description:
+        entry["description"] = item.description
+    return entry
+
+
 def tool_listing(tool: Tool, name: str) -> dict:
-    entry: dict = {"name": name}
-    if tool.title:
-        entry["title"] = tool.title
-    if tool.description:
-        entry["description"] = tool.description
+    entry = _described({"name": name}, tool)
     entry["inputSchema"] = json.loads(tool.input_schema)
     if tool.output_schema:
         entry["outputSchema"] = json.loads(tool.output_schema)
@@ -38,9 +47,36 @@ def tool_listing(tool: Tool, name: str) -> dict:
     return entry
 
 
-def _usable_tools(principal: Principal):
+def prompt_listing(prompt: Prompt, name: str) -> dict:
+    entry = _described({"name": name}, prompt)
+    if prompt.arguments:
+        entry["arguments"] = prompt.arguments
+    return entry
+
+
+def resource_listing(resource: Resource, alias: str) -> dict:
+    entry = _described({"uri": resource.uri, "name": alias or resource.name}, resource)
+    if resource.mime_type:
+        entry["mimeType"] = resource.mime_type
+    if resource.size is not None:
+        entry["size"] = resource.size
+    if resource.annotations:
+        entry["annotations"] = resource.annotations
+    return entry
+
+
+def template_listing(template: ResourceTemplate) -> dict:
+    entry = _described({"uriTemplate": template.uri_template, "name": template.name}, template)
+    if template.mime_type:
+        entry["mimeType"] = template.mime_type
+    if template.annotations:
+        entry["annotations"] = template.annotations
+    return entry
+
+
+def _usable(model, principal: Principal):
     return (
-        Tool.objects.visible_to(principal, permissions.USE)
+        model.objects.visible_to(principal, permissions.USE)
         .filter(enabled=True, missing_since__isnull=True, upstream__enabled=True)
         .select_related("upstream")
     )
@@ -54,38 +90,66 @@ def server_get_usable(*, principal: Principal, slug: str) -> VirtualServer | Non
     return server
 
 
+def _named(principal: Principal, server: VirtualServer | None, kind: EntryKind) -> list[tuple[str, object, str]]:
+    """(name on the server, entry, alias), ordered by name; on the aggregate endpoint the first of a name wins."""
+    if server is None:
+        rows = [(kind.key(entry, ""), entry, "") for entry in _usable(kind.model, principal).order_by("upstream__slug")]
+    else:
+        usable = _usable(kind.model, principal).values("pk")
+        through = kind.through.objects.filter(server=server, **{f"{kind.noun}__in": usable})
+        rows = [
+            (kind.key(getattr(row, kind.noun), row.alias), getattr(row, kind.noun), row.alias)
+            for row in through.select_related(f"{kind.noun}__upstream")
+        ]
+    named: dict[str, tuple[str, object, str]] = {}
+    for name, entry, alias in rows:
+        if name in named:
+            logger.warning("Two %ss answer to %r on %s; serving the first.", kind.noun, name, server or "/mcp")
+            continue
+        named[name] = (name, entry, alias)
+    return sorted(named.values(), key=lambda row: row[0])
+
+
 def snapshot_build(*, principal: Principal, server_slug: str) -> CatalogSnapshot | None:
     """Everything the data plane needs for this principal on this server (``""`` is the aggregate endpoint)."""
-    targets: dict[int, UpstreamTarget] = {}
-
-    def target(upstream: Upstream) -> UpstreamTarget:
-        if upstream.pk not in targets:
-            targets[upstream.pk] = upstream_target(upstream)
-        return targets[upstream.pk]
-
-    if server_slug == AGGREGATE_SLUG:
-        named = [(tool.exposed_name, tool) for tool in _usable_tools(principal)]
-        server_id, server_name = None, "Gatehouse"
-    else:
+    server = None
+    if server_slug != AGGREGATE_SLUG:
         server = server_get_usable(principal=principal, slug=server_slug)
         if server is None:
             return None
-        usable_ids = _usable_tools(principal).values("pk")
-        entries = (
-            ServerTool.objects.filter(server=server, tool__in=usable_ids)
-            .select_related("tool__upstream")
-            .order_by("alias", "tool__exposed_name")
-        )
-        named = sorted(((TOOLS.key(entry.tool, entry.alias), entry.tool) for entry in entries), key=lambda pair: pair[0])
-        server_id, server_name = server.pk, server.name
-    routes = {
-        name: ToolRoute(name=name, original_name=tool.original_name, upstream=target(tool.upstream))
-        for name, tool in named
-    }
+    targets: dict[int, UpstreamTarget] = {}
+
+    def route(name: str, original: str, upstream: Upstream) -> Route:
+        if upstream.pk not in targets:
+            targets[upstream.pk] = upstream_target(upstream)
+        return Route(name=name, original_name=original, upstream=targets[upstream.pk])
+
+    tools = _named(principal, server, TOOLS)
+    prompts = _named(principal, server, PROMPTS)
+    resources = _named(principal, server, RESOURCES)
+    templates = _usable(ResourceTemplate, principal).order_by("upstream__slug", "uri_template")
+    if server is not None:
+        # Templates follow their upstream: a server offers those of the upstreams it draws anything from.
+        contributing = {entry.upstream_id for rows in (tools, prompts, resources) for _, entry, _ in rows}
+        templates = templates.filter(upstream_id__in=contributing)
+    template_routes = []
+    for template in templates:
+        try:
+            parsed = UriTemplate.parse(template.uri_template)
+        except InvalidUriTemplate:
+            logger.warning("Skipping invalid URI template %r of %s.", template.uri_template, template.upstream)
+            continue
+        template_routes.append((template, TemplateRoute(parsed, route(template.uri_template, template.uri_template, template.upstream))))
     return CatalogSnapshot(
-        server_id=server_id,
+        server_id=server.pk if server else None,
         server_slug=server_slug,
-        server_name=server_name,
-        tools=routes,
-        tool_listing=tuple(tool_listing(tool, name) for name, tool in named),
+        server_name=server.name if server else "Gatehouse",
+        tools={name: route(name, tool.original_name, tool.upstream) for name, tool, _ in tools},
+        tool_listing=tuple(tool_listing(tool, name) for name, tool, _ in tools),
+        prompts={name: route(name, prompt.original_name, prompt.upstream) for name, prompt, _ in prompts},
+        prompt_listing=tuple(prompt_listing(prompt, name) for name, prompt, _ in prompts),
+        resources={uri: route(uri, uri, resource.upstream) for uri, resource, _ in resources},
+        resource_listing=tuple(resource_listing(resource, alias) for _, resource, alias in resources),
+        templates=tuple(template_route for _, template_route in template_routes),
+        template_listing=tuple(template_listing(template) for template, _ in template_routes),
     )

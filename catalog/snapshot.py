@@ -5,6 +5,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcp.shared.uri_template import UriTemplate
+
 
 @dataclass(frozen=True, slots=True)
 class UpstreamTarget:
@@ -26,10 +28,19 @@ class UpstreamTarget:
 
 
 @dataclass(frozen=True, slots=True)
-class ToolRoute:
+class Route:
+    """Where one catalog entry lives: ``name`` is what clients use, ``original_name`` what the upstream uses
+    (for resources and templates both are the URI or URI template)."""
+
     name: str
     original_name: str
     upstream: UpstreamTarget
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRoute:
+    template: UriTemplate
+    route: Route
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,5 +48,24 @@ class CatalogSnapshot:
     server_id: int | None
     server_slug: str
     server_name: str
-    tools: dict[str, ToolRoute]
+    tools: dict[str, Route]
     tool_listing: tuple[dict[str, Any], ...]
+    prompts: dict[str, Route] = field(default_factory=dict)
+    prompt_listing: tuple[dict[str, Any], ...] = ()
+    resources: dict[str, Route] = field(default_factory=dict)
+    resource_listing: tuple[dict[str, Any], ...] = ()
+    templates: tuple[TemplateRoute, ...] = ()
+    template_listing: tuple[dict[str, Any], ...] = ()
+
+    def resource_route(self, uri: str) -> Route | None:
+        """The route for a concrete URI: a listed resource, else the first template that matches it."""
+        route = self.resources.get(uri)
+        if route is not None:
+            return route
+        for candidate in self.templates:
+            if candidate.template.match(uri) is not None:
+                return Route(name=uri, original_name=uri, upstream=candidate.route.upstream)
+        return None
+
+    def template_route(self, uri_template: str) -> Route | None:
+        return next((t.route for t in self.templates if t.route.name == uri_template), None)

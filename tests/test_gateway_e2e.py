@@ -161,3 +161,33 @@ async def test_legacy_sse_upstream_is_discovered_and_called(gateway):
             assert result.structured_content == {"result": 3}
     finally:
         sse_upstream.stop()
+
+
+async def test_sdk_client_reads_resources_and_gets_prompts_through_gatehouse(upstream_process, gateway):
+    from mcp.types import PromptReference
+
+    from catalog.models import Prompt, Resource
+
+    def setup() -> str:
+        owner = UserFactory(email="everything@example.com")
+        upstream = _register(owner, upstream_process.url, name="everything", slug="every")
+        catalog_services.server_create(
+            owner=owner,
+            slug="everything",
+            tools=[(tool, "") for tool in Tool.objects.filter(upstream=upstream)],
+            prompts=[(prompt, "") for prompt in Prompt.objects.filter(upstream=upstream)],
+            resources=[(resource, "") for resource in Resource.objects.filter(upstream=upstream)],
+        )
+        return token_services.token_create(user=owner, name="everything")[1]
+
+    token = await sync_to_async(setup)()
+    async with sdk_client(f"{gateway}/servers/everything/mcp", token) as client:
+        assert [r.uri for r in (await client.list_resources()).resources] == ["fixture://greeting"]
+        templates = (await client.list_resource_templates()).resource_templates
+        assert [t.uri_template for t in templates] == ["fixture://items/{item_id}"]
+        read = await client.read_resource("fixture://items/gamma")
+        assert read.contents[0].text == "item gamma"
+        prompt = await client.get_prompt("every__summarize", {"topic": "django"})
+        assert prompt.messages[0].content.text == "Summarize django in one line."
+        completed = await client.complete(PromptReference(type="ref/prompt", name="every__summarize"), {"name": "topic", "value": "d"})
+        assert completed.completion.values == ["django"]

@@ -7,16 +7,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from mcp.types import PromptReference, ResourceTemplateReference
 
-from catalog.snapshot import CatalogSnapshot
+from catalog.snapshot import CatalogSnapshot, Route
 from proxy.protocol import versions
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
 from proxy.sessions import McpSession
 from proxy.upstream.errors import UpstreamError
-from proxy.upstream.pool import upstream_pool
+from proxy.upstream.pool import Operation, upstream_pool
 from teams.principal import Principal
 
 SERVER_VERSION = "0.1.0"
+RESOURCE_NOT_FOUND = -32002
 
 # Keys an upstream puts in a result that describe the upstream, not the answer; a client must not see them.
 _UPSTREAM_ONLY_META = ("io.modelcontextprotocol/serverInfo",)
@@ -37,52 +39,57 @@ def initialize_result(snapshot: CatalogSnapshot, params: dict[str, Any]) -> dict
     requested = params.get("protocolVersion")
     if not isinstance(requested, str) or not isinstance(params.get("capabilities", {}), dict):
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: initialize needs 'protocolVersion' and 'capabilities'.")
+    capabilities: dict[str, Any] = {"tools": {"listChanged": False}}
+    if snapshot.resource_listing or snapshot.template_listing:
+        capabilities["resources"] = {"subscribe": False, "listChanged": False}
+    if snapshot.prompt_listing:
+        capabilities["prompts"] = {"listChanged": False}
+    if snapshot.prompt_listing or snapshot.template_listing:
+        capabilities["completions"] = {}
     return {
         "protocolVersion": versions.negotiate(requested),
-        "capabilities": {"tools": {"listChanged": False}},
+        "capabilities": capabilities,
         "serverInfo": {"name": "gatehouse", "title": snapshot.server_name, "version": SERVER_VERSION},
     }
 
 
-async def ping(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-    return {}
+def _string(params: dict[str, Any], key: str) -> str:
+    value = params.get(key)
+    if not isinstance(value, str):
+        raise JsonRpcError(INVALID_PARAMS, f"Invalid params: '{key}' must be a string.")
+    return value
 
 
-def _page_start(params: dict[str, Any]) -> int:
+def _string_map(params: dict[str, Any], key: str) -> dict[str, str] | None:
+    value = params.get(key)
+    if value is not None and (not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())):
+        raise JsonRpcError(INVALID_PARAMS, f"Invalid params: '{key}' must be an object of strings.")
+    return value
+
+
+def _page(listing: tuple[dict[str, Any], ...], params: dict[str, Any], key: str) -> dict[str, Any]:
+    """One page of a listing behind an opaque cursor; a cursor Gatehouse did not issue is invalid params."""
     cursor = params.get("cursor")
-    if cursor is None:
-        return 0
-    try:
-        start = int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("o:"))
-        if not cursor.isascii() or start < 0:
-            raise ValueError
-    except (ValueError, AttributeError, UnicodeError):
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor.") from None
-    return start
-
-
-async def tools_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-    start = _page_start(params)
+    start = 0
+    if cursor is not None:
+        try:
+            if not isinstance(cursor, str) or not cursor.isascii():
+                raise ValueError
+            start = int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("o:"))
+            if start < 0:
+                raise ValueError
+        except (ValueError, UnicodeError):
+            raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor.") from None
     size = settings.GATEHOUSE_TOOLS_PAGE_SIZE
-    listing = ctx.snapshot.tool_listing
-    result: dict[str, Any] = {"tools": list(listing[start : start + size])}
+    result: dict[str, Any] = {key: list(listing[start : start + size])}
     if start + size < len(listing):
         result["nextCursor"] = base64.urlsafe_b64encode(f"o:{start + size}".encode()).decode()
     return result
 
 
-async def tools_call(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-    name = params.get("name")
-    arguments = params.get("arguments")
-    if not isinstance(name, str):
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: 'name' must be a string.")
-    if arguments is not None and not isinstance(arguments, dict):
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: 'arguments' must be an object.")
-    route = ctx.snapshot.tools.get(name)
-    if route is None:
-        raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
+async def _upstream(route: Route, operation: Operation) -> dict[str, Any]:
     try:
-        result = await upstream_pool().call_tool(route.upstream, route.original_name, arguments)
+        result = await upstream_pool().request(route.upstream, operation)
     except UpstreamError as exc:
         raise JsonRpcError(exc.code, str(exc), data=exc.data) from None
     return _relayed(result)
@@ -90,7 +97,8 @@ async def tools_call(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]
 
 def _relayed(result: dict[str, Any]) -> dict[str, Any]:
     """A result as the handshake-era client should see it: without modern-only fields or upstream identity."""
-    result.pop("resultType", None)
+    for key in ("resultType", "ttlMs", "cacheScope"):
+        result.pop(key, None)
     meta = result.get("_meta")
     if meta:
         for key in _UPSTREAM_ONLY_META:
@@ -100,10 +108,84 @@ def _relayed(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+async def ping(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+async def tools_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    return _page(ctx.snapshot.tool_listing, params, "tools")
+
+
+async def tools_call(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    name = _string(params, "name")
+    arguments = params.get("arguments")
+    if arguments is not None and not isinstance(arguments, dict):
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: 'arguments' must be an object.")
+    route = ctx.snapshot.tools.get(name)
+    if route is None:
+        raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
+    return await _upstream(route, lambda client: client.call_tool(route.original_name, arguments))
+
+
+async def prompts_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    return _page(ctx.snapshot.prompt_listing, params, "prompts")
+
+
+async def prompts_get(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    name = _string(params, "name")
+    arguments = _string_map(params, "arguments")
+    route = ctx.snapshot.prompts.get(name)
+    if route is None:
+        raise JsonRpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
+    return await _upstream(route, lambda client: client.get_prompt(route.original_name, arguments))
+
+
+async def resources_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    return _page(ctx.snapshot.resource_listing, params, "resources")
+
+
+async def resource_templates_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    return _page(ctx.snapshot.template_listing, params, "resourceTemplates")
+
+
+async def resources_read(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    uri = _string(params, "uri")
+    route = ctx.snapshot.resource_route(uri)
+    if route is None:
+        raise JsonRpcError(RESOURCE_NOT_FOUND, "Resource not found", data={"uri": uri})
+    return await _upstream(route, lambda client: client.read_resource(route.original_name))
+
+
+async def completion_complete(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    ref, argument = params.get("ref"), params.get("argument")
+    if not isinstance(ref, dict) or not isinstance(argument, dict):
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: completion needs 'ref' and 'argument' objects.")
+    argument = _string_map(params, "argument") or {}
+    context = params.get("context")
+    context_arguments = _string_map(context, "arguments") if isinstance(context, dict) else None
+    if ref.get("type") == "ref/prompt":
+        route = ctx.snapshot.prompts.get(_string(ref, "name"))
+        upstream_ref = PromptReference(type="ref/prompt", name=route.original_name) if route else None
+    elif ref.get("type") == "ref/resource":
+        route = ctx.snapshot.template_route(_string(ref, "uri"))
+        upstream_ref = ResourceTemplateReference(type="ref/resource", uri=route.original_name) if route else None
+    else:
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: 'ref.type' must be 'ref/prompt' or 'ref/resource'.")
+    if route is None:
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown completion reference.")
+    return await _upstream(route, lambda client: client.complete(upstream_ref, argument, context_arguments))
+
+
 HANDLERS: dict[str, Handler] = {
     "ping": ping,
     "tools/list": tools_list,
     "tools/call": tools_call,
+    "prompts/list": prompts_list,
+    "prompts/get": prompts_get,
+    "resources/list": resources_list,
+    "resources/templates/list": resource_templates_list,
+    "resources/read": resources_read,
+    "completion/complete": completion_complete,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx2
@@ -21,6 +22,9 @@ from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
+
+# One call on an initialized client, e.g. ``lambda client: client.call_tool(name, arguments)``.
+Operation = Callable[[Client], Awaitable[Any]]
 
 # Failures after which the upstream cannot have acted on the request, so one retry on a fresh session is safe.
 _NOT_DELIVERED = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, ConnectionError)
@@ -133,14 +137,14 @@ class UpstreamPool:
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
 
-    async def call_tool(self, target: UpstreamTarget, name: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
-        """Call ``name`` on the upstream; returns the result as JSON-ready data or raises UpstreamError."""
+    async def request(self, target: UpstreamTarget, operation: Operation) -> dict[str, Any]:
+        """Run ``operation`` on the pooled session; returns the result as JSON-ready data or raises UpstreamError."""
         for attempt in (1, 2):
             pooled = self._session(target)
             try:
                 async with asyncio.timeout(target.timeout_seconds):
                     client = await pooled.client()
-                    result = await client.call_tool(name, arguments)
+                    result = await operation(client)
             except TimeoutError:
                 if not pooled.is_open:
                     # Timed out while connecting: drop the half-open session rather than leave its owner task behind.
