@@ -231,3 +231,11 @@ def test_sealed_credentials_become_the_upstream_request_headers(owner, auth_type
     upstream.refresh_from_db()
     assert credentials_headers(upstream.auth_type, upstream.credentials_sealed) == headers
     assert upstream_target(upstream).headers == headers
+
+
+def test_configured_separator_is_used_in_exposed_names(owner, upstream_process, settings):
+    settings.GATEHOUSE_NAME_SEPARATOR = "."
+    upstream, report = _register(owner, upstream_process.url, name="dotted", slug="dotted")
+    assert report.ok
+    assert set(report.tools) == {"dotted.echo", "dotted.add", "dotted.slow", "dotted.fail"}
+    assert Prompt.objects.get(upstream=upstream).exposed_name == "dotted.summarize"

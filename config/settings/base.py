@@ -1,9 +1,11 @@
 """Settings shared by every mode. Everything comes from the environment through config.env."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -151,6 +153,8 @@ GATEHOUSE_MCP_MAX_BODY_BYTES = env_int("GATEHOUSE_MCP_MAX_BODY_BYTES", 4 * 1024 
 GATEHOUSE_MCP_SESSION_TTL_SECONDS = env_int("GATEHOUSE_MCP_SESSION_TTL_SECONDS", 24 * 3600, minimum=60)
 GATEHOUSE_PRINCIPAL_CACHE_SECONDS = env_int("GATEHOUSE_PRINCIPAL_CACHE_SECONDS", 300, minimum=1)
 GATEHOUSE_TOOLS_PAGE_SIZE = env_int("GATEHOUSE_TOOLS_PAGE_SIZE", 100, minimum=1)
+# Legacy HTTP+SSE streams send a comment this often, so idle proxies and load balancers do not cut them.
+GATEHOUSE_SSE_KEEPALIVE_SECONDS = env_int("GATEHOUSE_SSE_KEEPALIVE_SECONDS", 15, minimum=1)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
@@ -166,3 +170,7 @@ LOGGING = {
     },
 }
 GATEHOUSE_CATALOG_VERSION_TTL_SECONDS = env_int("GATEHOUSE_CATALOG_VERSION_TTL_SECONDS", 2, minimum=1)
+# Between an upstream's slug and its tool or prompt name in exposed names: 1-4 characters valid in MCP tool names.
+GATEHOUSE_NAME_SEPARATOR = env_str("GATEHOUSE_NAME_SEPARATOR", "__")
+if not re.fullmatch(r"[A-Za-z0-9_.-]{1,4}", GATEHOUSE_NAME_SEPARATOR):
+    raise ImproperlyConfigured("GATEHOUSE_NAME_SEPARATOR must be 1 to 4 of the characters A-Z a-z 0-9 _ . -")
