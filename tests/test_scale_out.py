@@ -1,0 +1,84 @@
+"""Two real Gatehouse processes sharing PostgreSQL and Redis behave as one (no sticky load balancing needed)."""
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from catalog import services as catalog_services
+from catalog.models import Tool
+from tests.factories import UserFactory
+from tests.mcp_clients import raw_session
+from tests.processes import gatehouse_server
+from tokens import services as token_services
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a shared Redis (REDIS_URL)"),
+]
+
+
+@pytest.fixture(scope="module")
+def two_gateways(django_db_setup, django_db_blocker, tmp_path_factory):
+    from django.db import connection
+
+    logs = Path(tmp_path_factory.mktemp("scale-out"))
+    with ExitStack() as stack:
+        first = stack.enter_context(gatehouse_server(connection.settings_dict, logs / "a.log"))
+        second = stack.enter_context(gatehouse_server(connection.settings_dict, logs / "b.log"))
+        yield first, second
+
+
+@pytest.fixture
+def shared_catalog(upstream_process, two_gateways):
+    def setup() -> str:
+        owner = UserFactory(email="scale@example.com")
+        upstream = catalog_services.upstream_create(owner=owner, name="shared", url=upstream_process.url)
+        assert catalog_services.upstream_discover(upstream=upstream).ok
+        catalog_services.server_create(
+            owner=owner, slug="shared", tools=[(tool, "") for tool in Tool.objects.filter(upstream=upstream)]
+        )
+        return token_services.token_create(user=owner, name="scale")[1]
+
+    return setup
+
+
+async def test_a_session_opened_on_one_process_continues_on_the_other(two_gateways, shared_catalog):
+    first, second = two_gateways
+    token = await sync_to_async(shared_catalog)()
+    async with raw_session(f"{first}/servers/shared/mcp", token) as on_first:
+        session_id = on_first.session_id
+    async with raw_session(f"{second}/servers/shared/mcp", token, initialize=False) as on_second:
+        on_second.session_id = session_id
+        response = await on_second.post(on_second.request("tools/call", {"name": "shared__echo", "arguments": {"text": "b"}}))
+    assert response.status_code == 200
+    assert response.json()["result"]["content"][0]["text"] == "b"
+
+
+async def test_a_session_ended_on_one_process_is_unknown_on_the_other(two_gateways, shared_catalog):
+    first, second = two_gateways
+    token = await sync_to_async(shared_catalog)()
+    async with raw_session(f"{first}/servers/shared/mcp", token) as on_first:
+        ended = await on_first.http.delete(on_first.url, headers={**on_first.headers, "Mcp-Session-Id": on_first.session_id})
+        assert ended.status_code == 204
+        session_id = on_first.session_id
+    async with raw_session(f"{second}/servers/shared/mcp", token, initialize=False) as on_second:
+        on_second.session_id = session_id
+        response = await on_second.post(on_second.request("ping"))
+    assert response.status_code == 404
+
+
+async def test_a_token_revoked_through_one_process_is_refused_by_the_other_at_once(two_gateways, shared_catalog):
+    first, second = two_gateways
+    token = await sync_to_async(shared_catalog)()
+    async with raw_session(f"{second}/servers/shared/mcp", token) as on_second:
+        assert (await on_second.post(on_second.request("ping"))).status_code == 200
+        listed = await on_second.http.get(f"{first}/api/v1/tokens/", headers=on_second.headers)
+        token_id = listed.json()["results"][0]["id"]
+        revoked = await on_second.http.delete(f"{first}/api/v1/tokens/{token_id}/", headers=on_second.headers)
+        assert revoked.status_code == 204
+        assert (await on_second.post(on_second.request("ping"))).status_code == 401
