@@ -22,11 +22,18 @@ class UpstreamForm(forms.ModelForm):
     custom_headers = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text='JSON object, e.g. {"X-Api-Key": "…"}'
     )
+    stdio_env = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Environment (stdio)",
+        help_text='JSON object of variables for the command; blank keeps what is stored.',
+    )
 
     class Meta:
         model = Upstream
         fields = [
-            "name", "slug", "url", "transport", "auth_type", "owner", "team", "visibility", "enabled", "timeout_seconds",
+            "name", "slug", "url", "command", "args", "transport", "auth_type", "owner", "team", "visibility",
+            "enabled", "timeout_seconds",
         ]
 
     def credentials(self) -> dict | None:
@@ -40,19 +47,26 @@ class UpstreamForm(forms.ModelForm):
             return {"headers": self._headers()}
         return None
 
+    def env(self) -> dict | None:
+        return self._json_object("stdio_env", "The environment") if self.cleaned_data.get("stdio_env") else None
+
     def _headers(self) -> dict:
+        return self._json_object("custom_headers", "Custom headers")
+
+    def _json_object(self, field: str, label: str) -> dict:
         try:
-            headers = json.loads(self.cleaned_data["custom_headers"])
+            value = json.loads(self.cleaned_data[field])
         except ValueError:
-            raise ValidationError("Custom headers must be a JSON object.") from None
-        if not isinstance(headers, dict):
-            raise ValidationError("Custom headers must be a JSON object.")
-        return headers
+            raise ValidationError(f"{label} must be a JSON object.") from None
+        if not isinstance(value, dict):
+            raise ValidationError(f"{label} must be a JSON object.")
+        return value
 
     def clean(self):
         data = super().clean()
         if data.get("auth_type") == Upstream.AuthType.HEADERS and data.get("custom_headers"):
             self._headers()
+        self.env()
         return data
 
 
@@ -68,7 +82,8 @@ class UpstreamAdmin(admin.ModelAdmin):
     readonly_fields = ["discovery_status", "discovery_error", "discovered_at", "has_credentials"]
     actions = ["discover_now"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "url", "transport", "enabled", "timeout_seconds"]}),
+        (None, {"fields": ["name", "slug", "transport", "url", "enabled", "timeout_seconds"]}),
+        ("Local command (stdio transport)", {"fields": ["command", "args", "stdio_env"]}),
         ("Sharing", {"fields": ["owner", "team", "visibility"]}),
         ("Upstream credentials (write-only)", {
             "fields": ["auth_type", "has_credentials", "bearer_token", "basic_username", "basic_password",
@@ -89,10 +104,13 @@ class UpstreamAdmin(admin.ModelAdmin):
                 fields.pop("owner", None)
                 saved = services.upstream_update(
                     upstream=Upstream.objects.get(pk=obj.pk), actor=request.user, credentials=form.credentials(),
+                    env=form.env(),
                     **{name: value for name, value in fields.items() if name in form.changed_data},
                 )
             else:
-                saved = services.upstream_create(actor=request.user, credentials=form.credentials(), **fields)
+                saved = services.upstream_create(
+                    actor=request.user, credentials=form.credentials(), env=form.env(), **fields
+                )
         except services.CatalogError as exc:
             raise ValidationError(str(exc)) from None
         obj.pk = saved.pk

@@ -53,3 +53,22 @@ def credentials_headers(auth_type: str, sealed: str) -> tuple[tuple[str, str], .
         pair = base64.b64encode(f"{data['username']}:{data['password']}".encode()).decode()
         return (("Authorization", f"Basic {pair}"),)
     return tuple(sorted(data["headers"].items()))
+
+
+ENV_PURPOSE = "catalog.upstream.env"
+
+
+def env_seal(env: dict | None) -> str:
+    """Seal the environment of a stdio command (it often carries API keys)."""
+    if not env:
+        return ""
+    if not isinstance(env, dict) or not all(
+        isinstance(name, str) and name.replace("_", "").isalnum() and isinstance(value, str) and "\x00" not in value
+        for name, value in env.items()
+    ):
+        raise CredentialError("The environment must map variable names (letters, digits, '_') to strings.")
+    return seal(json.dumps(env), purpose=ENV_PURPOSE)
+
+
+def env_open(sealed: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(json.loads(unseal(sealed, purpose=ENV_PURPOSE)).items())) if sealed else ()

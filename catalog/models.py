@@ -37,6 +37,7 @@ class Upstream(Owned):
     class Transport(models.TextChoices):
         STREAMABLE_HTTP = "streamable_http", "Streamable HTTP"
         SSE = "sse", "HTTP+SSE (legacy)"
+        STDIO = "stdio", "Local command (stdio)"
 
     class AuthType(models.TextChoices):
         NONE = "none", "None"
@@ -51,7 +52,11 @@ class Upstream(Owned):
 
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=40, unique=True)
-    url = models.URLField(max_length=2048)
+    url = models.URLField(max_length=2048, blank=True, default="", help_text="HTTP transports only.")
+    command = models.CharField(max_length=1024, blank=True, default="", help_text="stdio only: the executable.")
+    args = models.JSONField(default=list, blank=True, help_text="stdio only: a list of arguments.")
+    # AES-GCM sealed JSON object of environment variables for a stdio command; never shown, never returned.
+    env_sealed = models.TextField(blank=True, default="")
     transport = models.CharField(max_length=20, choices=Transport.choices, default=Transport.STREAMABLE_HTTP)
     auth_type = models.CharField(max_length=10, choices=AuthType.choices, default=AuthType.NONE)
     # AES-GCM sealed JSON (config.crypto); never shown, never returned.

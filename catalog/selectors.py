@@ -6,7 +6,7 @@ import logging
 from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
 
 from catalog.composition import PROMPTS, RESOURCES, TOOLS, EntryKind
-from catalog.credentials import credentials_headers
+from catalog.credentials import credentials_headers, env_open
 from catalog.models import Prompt, Resource, ResourceTemplate, Tool, Upstream, VirtualServer
 from catalog.snapshot import CatalogSnapshot, Route, TemplateRoute, UpstreamTarget
 from teams import permissions
@@ -26,6 +26,9 @@ def upstream_target(upstream: Upstream) -> UpstreamTarget:
         transport=upstream.transport,
         headers=credentials_headers(upstream.auth_type, upstream.credentials_sealed),
         timeout_seconds=float(upstream.timeout_seconds),
+        command=upstream.command,
+        args=tuple(upstream.args or ()),
+        env=env_open(upstream.env_sealed),
     )
 
 

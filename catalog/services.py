@@ -12,7 +12,7 @@ from django.utils.text import slugify
 
 from audit.services import audit_record
 from catalog.composition import PROMPTS, RESOURCES, TOOLS, Entries, EntryKind, composition_set
-from catalog.credentials import CredentialError, credentials_seal
+from catalog.credentials import CredentialError, credentials_seal, env_seal
 from catalog.discovery import DiscoveredCatalog, discover, schema_text
 from catalog.errors import CatalogError
 from catalog.models import (
@@ -52,6 +52,15 @@ def _validate_url(url: str) -> None:
         raise CatalogError("Put upstream credentials in the authentication settings, not in the URL.")
 
 
+def _validate_command(command: str, args: list[str] | None) -> None:
+    if not settings.GATEHOUSE_STDIO_UPSTREAMS:
+        raise CatalogError("stdio upstreams are switched off here (GATEHOUSE_STDIO_UPSTREAMS=false).")
+    if not command or len(command) > 1024 or "\x00" in command:
+        raise CatalogError("A stdio upstream needs the command to run.")
+    if args is not None and (not isinstance(args, list) or not all(isinstance(a, str) and "\x00" not in a for a in args)):
+        raise CatalogError("Arguments must be a list of strings.")
+
+
 def _validate_sharing(visibility: str, team) -> None:
     if visibility not in Visibility.values:
         raise CatalogError(f"Visibility must be one of {', '.join(Visibility.values)}.")
@@ -64,7 +73,7 @@ def upstream_create(
     *,
     owner,
     name: str,
-    url: str,
+    url: str = "",
     transport: str = Upstream.Transport.STREAMABLE_HTTP,
     auth_type: str = Upstream.AuthType.NONE,
     credentials: dict | None = None,
@@ -73,12 +82,21 @@ def upstream_create(
     timeout_seconds: int | None = None,
     slug: str | None = None,
     enabled: bool = True,
+    command: str = "",
+    args: list[str] | None = None,
+    env: dict[str, str] | None = None,
     actor=None,
 ) -> Upstream:
-    _validate_url(url)
-    _validate_sharing(visibility, team)
     if transport not in Upstream.Transport.values:
         raise CatalogError(f"Transport must be one of {', '.join(Upstream.Transport.values)}.")
+    if transport == Upstream.Transport.STDIO:
+        _validate_command(command, args)
+        url = ""
+    else:
+        _validate_url(url)
+        if command or args or env:
+            raise CatalogError("A command, arguments and environment apply to stdio upstreams only.")
+    _validate_sharing(visibility, team)
     if not name or len(name) > 100:
         raise CatalogError("An upstream needs a name of 1 to 100 characters.")
     slug = slug or slugify(name).replace("-", "_")[:40]
@@ -92,6 +110,7 @@ def upstream_create(
         raise CatalogError("The timeout must be between 1 and 3600 seconds.")
     try:
         sealed = credentials_seal(auth_type, credentials)
+        env_sealed = env_seal(env)
     except CredentialError as exc:
         raise CatalogError(str(exc)) from None
     upstream = Upstream.objects.create(
@@ -106,29 +125,53 @@ def upstream_create(
         credentials_sealed=sealed,
         timeout_seconds=timeout_seconds,
         enabled=enabled,
+        command=command,
+        args=list(args or []),
+        env_sealed=env_sealed,
     )
     audit_record(
         "upstream.create",
         actor=actor or owner,
         target=upstream,
-        data={"url": url, "transport": transport, "auth_type": auth_type, "visibility": visibility},
+        data={
+            "url": url,
+            "command": command,
+            "args": list(args or []),
+            "env": sorted(env or {}),
+            "transport": transport,
+            "auth_type": auth_type,
+            "visibility": visibility,
+        },
     )
     catalog_version_bump()
     return upstream
 
 
 @transaction.atomic
-def upstream_update(*, upstream: Upstream, actor, credentials: dict | None = None, **changes) -> Upstream:
-    """Change plain fields (url, transport, enabled, visibility, team, timeout_seconds, auth_type) and credentials."""
-    allowed = {"url", "transport", "enabled", "visibility", "team", "timeout_seconds", "auth_type", "name"}
+def upstream_update(
+    *, upstream: Upstream, actor, credentials: dict | None = None, env: dict | None = None, **changes
+) -> Upstream:
+    """Change plain fields (url, command, args, transport, enabled, visibility, team, timeout_seconds, auth_type),
+    credentials and the stdio environment."""
+    allowed = {"url", "command", "args", "transport", "enabled", "visibility", "team", "timeout_seconds", "auth_type",
+               "name"}
     unknown = set(changes) - allowed
     if unknown:
         raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on an upstream.")
-    if "url" in changes:
-        _validate_url(changes["url"])
     for field, value in changes.items():
         setattr(upstream, field, value)
+    if upstream.transport == Upstream.Transport.STDIO:
+        _validate_command(upstream.command, upstream.args)
+        upstream.url = ""
+    else:
+        _validate_url(upstream.url)
+        upstream.command, upstream.args, upstream.env_sealed = "", [], ""
     _validate_sharing(upstream.visibility, upstream.team)
+    if env is not None and upstream.transport == Upstream.Transport.STDIO:
+        try:
+            upstream.env_sealed = env_seal(env)
+        except CredentialError as exc:
+            raise CatalogError(str(exc)) from None
     if credentials is not None or "auth_type" in changes:
         try:
             upstream.credentials_sealed = credentials_seal(upstream.auth_type, credentials)
@@ -139,7 +182,7 @@ def upstream_update(*, upstream: Upstream, actor, credentials: dict | None = Non
         "upstream.update",
         actor=actor,
         target=upstream,
-        data={"fields": sorted(changes), "credentials_changed": credentials is not None},
+        data={"fields": sorted(changes), "credentials_changed": credentials is not None, "env_changed": env is not None},
     )
     catalog_version_bump()
     return upstream

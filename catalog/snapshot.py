@@ -19,12 +19,15 @@ class UpstreamTarget:
     transport: str
     headers: tuple[tuple[str, str], ...] = field(repr=False)
     timeout_seconds: float
+    command: str = ""
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @property
     def pool_key(self) -> tuple[int, str, str, str]:
-        """One pooled session per (upstream, credential); a credential change opens a new one."""
-        fingerprint = hashlib.sha256(repr(self.headers).encode()).hexdigest()[:16]
-        return (self.id, self.url, self.transport, fingerprint)
+        """One pooled session per (upstream, credential, command); any change opens a new one."""
+        fingerprint = hashlib.sha256(repr((self.headers, self.command, self.args, self.env)).encode()).hexdigest()
+        return (self.id, self.url, self.transport, fingerprint[:16])
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,12 +28,14 @@ class UpstreamSerializer(TeamScopedMixin, serializers.ModelSerializer):
     owner = serializers.EmailField(source="owner.email", read_only=True)
     team = _team_field()
     credentials = serializers.JSONField(write_only=True, required=False, help_text="Never returned.")
+    env = serializers.JSONField(write_only=True, required=False, help_text="stdio only; never returned.")
     has_credentials = serializers.SerializerMethodField()
 
     class Meta:
         model = Upstream
         fields = [
-            "id", "name", "slug", "url", "transport", "auth_type", "credentials", "has_credentials", "owner", "team",
+            "id", "name", "slug", "url", "command", "args", "env", "transport", "auth_type", "credentials",
+            "has_credentials", "owner", "team",
             "visibility", "enabled", "timeout_seconds", "discovery_status", "discovery_error", "discovered_at",
             "created_at", "updated_at",
         ]

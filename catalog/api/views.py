@@ -51,7 +51,10 @@ class UpstreamViewSet(
             services.upstream_create,
             owner=request.user,
             name=data["name"],
-            url=data["url"],
+            url=data.get("url", ""),
+            command=data.get("command", ""),
+            args=data.get("args"),
+            env=data.get("env"),
             transport=data.get("transport", Upstream.Transport.STREAMABLE_HTTP),
             auth_type=data.get("auth_type", Upstream.AuthType.NONE),
             credentials=data.get("credentials"),
@@ -67,12 +70,14 @@ class UpstreamViewSet(
     def perform_update(self, serializer):
         changes = dict(serializer.validated_data)
         credentials = changes.pop("credentials", None)
+        env = changes.pop("env", None)
         changes.pop("slug", None)
         serializer.instance = self._service(
             services.upstream_update,
             upstream=serializer.instance,
             actor=self.request.user,
             credentials=credentials,
+            env=env,
             **changes,
         )
 

@@ -78,8 +78,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # channels_redis blocks in BZPOPMIN for 5 s per receive; redis-py 8's default socket timeout is also 5 s, so an
+    # idle receiver (a legacy SSE stream) would fail with "Timeout reading" unless the socket waits longer.
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+        }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "gatehouse"}}
@@ -169,6 +174,9 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+# Upstreams that are local commands speaking MCP over stdio run with Gatehouse's own privileges: allowed in local
+# mode, refused in production unless switched on.
+GATEHOUSE_STDIO_UPSTREAMS = env_bool("GATEHOUSE_STDIO_UPSTREAMS", True)
 GATEHOUSE_CATALOG_VERSION_TTL_SECONDS = env_int("GATEHOUSE_CATALOG_VERSION_TTL_SECONDS", 2, minimum=1)
 # Between an upstream's slug and its tool or prompt name in exposed names: 1-4 characters valid in MCP tool names.
 GATEHOUSE_NAME_SEPARATOR = env_str("GATEHOUSE_NAME_SEPARATOR", "__")

@@ -30,6 +30,7 @@ GATEHOUSE_ENCRYPTION_KEYS = parse_key_ring(
 GATEHOUSE_TOKEN_PEPPERS = parse_key_ring("GATEHOUSE_TOKEN_PEPPERS", _required_secret("GATEHOUSE_TOKEN_PEPPERS"))
 
 DEBUG = False
+GATEHOUSE_STDIO_UPSTREAMS = env_bool("GATEHOUSE_STDIO_UPSTREAMS", False)
 WHITENOISE_USE_FINDERS = False
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -1,12 +1,16 @@
 """Opening an MCP client session to an upstream with the official SDK."""
 from __future__ import annotations
 
+import logging
+import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx2
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import Implementation
 
@@ -19,8 +23,34 @@ STREAM_READ_TIMEOUT = 300.0
 
 
 @asynccontextmanager
+async def _stderr_to_log(target: UpstreamTarget):
+    """A pipe whose lines land in the log as ``gatehouse.stdio.<slug>``; the child process writes its stderr there."""
+    logger = logging.getLogger(f"gatehouse.stdio.{target.slug}")
+    read_fd, write_fd = os.pipe()
+    reader, writer = os.fdopen(read_fd, "r", errors="replace"), os.fdopen(write_fd, "w")
+
+    def forward() -> None:
+        with reader:
+            for line in reader:
+                logger.info("%s", line.rstrip())
+
+    threading.Thread(target=forward, name=f"stdio-stderr:{target.slug}", daemon=True).start()
+    try:
+        yield writer
+    finally:
+        writer.close()
+
+
+@asynccontextmanager
 async def upstream_client(target: UpstreamTarget) -> AsyncIterator[Client]:
-    """An initialized SDK client for ``target``; the era is detected (``server/discover``, else ``initialize``)."""
+    """An initialized SDK client for ``target``; over HTTP the era is detected (``server/discover``, else
+    ``initialize``). A stdio command runs in its own process group, terminated with the session (SDK behaviour)."""
+    if target.transport == "stdio":
+        parameters = StdioServerParameters(command=target.command, args=list(target.args), env=dict(target.env) or None)
+        async with _stderr_to_log(target) as errlog:
+            async with Client(stdio_client(parameters, errlog=errlog), mode="auto", cache=None, client_info=CLIENT_INFO) as client:
+                yield client
+        return
     headers = dict(target.headers)
     if target.transport == "sse":
         transport = sse_client(

@@ -14,7 +14,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True)
-        parser.add_argument("--url", required=True)
+        parser.add_argument("--url", default="", help="The MCP endpoint (HTTP transports).")
+        parser.add_argument("--command", default="", help="stdio transport: the executable to run.")
+        parser.add_argument("--arg", action="append", default=[], help="stdio transport: one argument (repeatable; write --arg=--flag for a value starting with a dash).")
         parser.add_argument("--transport", choices=Upstream.Transport.values, default=Upstream.Transport.STREAMABLE_HTTP)
         parser.add_argument("--bearer-token-file", type=Path, help="File holding the token Gatehouse sends upstream.")
         parser.add_argument("--owner", help="Owner's email; defaults to the platform admin.")
@@ -38,6 +40,8 @@ class Command(BaseCommand):
                 owner=owner,
                 name=options["name"],
                 url=options["url"],
+                command=options["command"],
+                args=options["arg"],
                 transport=options["transport"],
                 auth_type=auth_type,
                 credentials=credentials,
