@@ -1,4 +1,4 @@
-"""ASGI entry point: MCP paths go straight to Channels consumers, everything else to Django."""
+"""ASGI entry point: MCP paths (HTTP and WebSocket) go straight to Channels consumers, everything else to Django."""
 from __future__ import annotations
 
 import os
@@ -11,12 +11,13 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from proxy.lifespan import lifespan_app  # noqa: E402
-from proxy.routing import http_urlpatterns  # noqa: E402
+from proxy.routing import http_urlpatterns, websocket_urlpatterns  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": URLRouter([*http_urlpatterns, re_path(r"", django_application)]),
+        "websocket": URLRouter(websocket_urlpatterns),
         "lifespan": lifespan_app,
     }
 )

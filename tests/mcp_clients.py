@@ -12,10 +12,11 @@ ACCEPT = "application/json, text/event-stream"
 
 
 @asynccontextmanager
-async def sdk_client(url: str, token: str | None) -> AsyncIterator[Client]:
+async def sdk_client(url: str, token: str | None, *, mode: str = "auto") -> AsyncIterator[Client]:
+    """The official SDK client; ``auto`` negotiates the newest era the server offers, ``legacy`` forces initialize."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0)) as http:
-        async with Client(streamable_http_client(url, http_client=http), cache=None) as client:
+        async with Client(streamable_http_client(url, http_client=http), mode=mode, cache=None) as client:
             yield client
 
 

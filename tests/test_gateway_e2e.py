@@ -37,8 +37,10 @@ def demo(upstream_process, gateway):
     return {"owner": owner, "upstream": upstream, "server": server, "token": token, "url": f"{gateway}/servers/demo/mcp"}
 
 
-async def test_sdk_client_lists_and_calls_tools_through_a_virtual_server(demo):
-    async with sdk_client(demo["url"], demo["token"]) as client:
+@pytest.mark.parametrize(("mode", "era"), [("legacy", "2025-11-25"), ("auto", "2026-07-28")])
+async def test_sdk_client_lists_and_calls_tools_through_a_virtual_server(demo, mode, era):
+    async with sdk_client(demo["url"], demo["token"], mode=mode) as client:
+        assert client.protocol_version == era
         listed = await client.list_tools()
         names = sorted(tool.name for tool in listed.tools)
         assert names == ["fixture__add", "fixture__echo", "fixture__fail", "fixture__slow"]

@@ -78,12 +78,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    # channels_redis blocks in BZPOPMIN for 5 s per receive; redis-py 8's default socket timeout is also 5 s, so an
-    # idle receiver (a legacy SSE stream) would fail with "Timeout reading" unless the socket waits longer.
+    # No socket timeout on the channel layer's connections: channels_redis blocks in BZPOPMIN for 5 s per receive,
+    # which redis-py 8's default 5 s timeout cuts ("Timeout reading"), and with any timeout redis-py sends through
+    # asyncio.wait_for, which on Python 3.11 can swallow the cancellation of a closing consumer's receive, leaving it
+    # polling forever. The server-side BZPOPMIN timeout and TCP keepalive bound the wait instead.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 5}]},
         }
     }
 else:

@@ -28,17 +28,14 @@ _UPSTREAM_ONLY_META = ("io.modelcontextprotocol/serverInfo",)
 class CallContext:
     principal: Principal
     snapshot: CatalogSnapshot
-    session: McpSession
+    session: McpSession | None  # None in the stateless era
 
 
 Handler = Callable[[CallContext, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def initialize_result(snapshot: CatalogSnapshot, params: dict[str, Any]) -> dict[str, Any]:
-    """The answer to ``initialize``: the negotiated version, what this server offers, who it is."""
-    requested = params.get("protocolVersion")
-    if not isinstance(requested, str) or not isinstance(params.get("capabilities", {}), dict):
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: initialize needs 'protocolVersion' and 'capabilities'.")
+def server_capabilities(snapshot: CatalogSnapshot) -> dict[str, Any]:
+    """What this server offers the principal: tools always, the rest when the snapshot has any."""
     capabilities: dict[str, Any] = {"tools": {"listChanged": False}}
     if snapshot.resource_listing or snapshot.template_listing:
         capabilities["resources"] = {"subscribe": False, "listChanged": False}
@@ -46,9 +43,17 @@ def initialize_result(snapshot: CatalogSnapshot, params: dict[str, Any]) -> dict
         capabilities["prompts"] = {"listChanged": False}
     if snapshot.prompt_listing or snapshot.template_listing:
         capabilities["completions"] = {}
+    return capabilities
+
+
+def initialize_result(snapshot: CatalogSnapshot, params: dict[str, Any]) -> dict[str, Any]:
+    """The answer to ``initialize``: the negotiated version, what this server offers, who it is."""
+    requested = params.get("protocolVersion")
+    if not isinstance(requested, str) or not isinstance(params.get("capabilities", {}), dict):
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: initialize needs 'protocolVersion' and 'capabilities'.")
     return {
         "protocolVersion": versions.negotiate(requested),
-        "capabilities": capabilities,
+        "capabilities": server_capabilities(snapshot),
         "serverInfo": {"name": "gatehouse", "title": snapshot.server_name, "version": SERVER_VERSION},
     }
 

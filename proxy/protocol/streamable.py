@@ -4,13 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog.selectors import AGGREGATE_SLUG
-from proxy.protocol import versions
+from proxy.protocol import modern, versions
 from proxy.protocol.access import authenticate
+from proxy.protocol.admission import aggregate_refusal
 from proxy.protocol.handlers import CallContext, handle_request, initialize_result
 from proxy.protocol.jsonrpc import (
     INVALID_REQUEST,
-    UNSUPPORTED_PROTOCOL_VERSION,
     JsonRpcError,
     Message,
     error_message,
@@ -63,29 +62,17 @@ async def post(request: McpRequest) -> McpReply:
     principal, version = await authenticate(request.headers.get("authorization"))
     if principal is None:
         return unauthorized()
-    if request.server_slug == AGGREGATE_SLUG and principal.server_ids is not None:
-        return _error(
-            403,
-            JsonRpcError(
-                INVALID_REQUEST,
-                "This token is restricted to specific virtual servers: use /servers/<slug>/mcp.",
-            ),
-        )
+    refusal = aggregate_refusal(principal, request.server_slug, endpoint="mcp")
+    if refusal is not None:
+        return _error(403, refusal)
     try:
         message = parse_message(request.body)
     except JsonRpcError as exc:
         return _error(exc.http_status, exc)
     if not message.is_request:
         return McpReply(202)
-    meta = message.params.get("_meta")
-    if message.method == "server/discover" or (isinstance(meta, dict) and versions.MODERN_VERSION_META in meta):
-        requested = meta.get(versions.MODERN_VERSION_META) if isinstance(meta, dict) else None
-        error = JsonRpcError(
-            UNSUPPORTED_PROTOCOL_VERSION,
-            "Unsupported protocol version: this endpoint speaks the initialize handshake.",
-            data={"supported": list(versions.HANDSHAKE_VERSIONS), "requested": requested},
-        )
-        return _error(400, error, message.id)
+    if modern.is_modern(message, request.headers):
+        return await _modern_post(request, principal, version, message)
     snapshot = await snapshot_for(principal, request.server_slug, version)
     if snapshot is None:
         return _unknown_server(request, message.id)
@@ -109,6 +96,20 @@ async def post(request: McpRequest) -> McpReply:
     return McpReply(200, result_message(message.id, result))
 
 
+async def _modern_post(request: McpRequest, principal: Principal, version: int, message: Message) -> McpReply:
+    error = modern.rejection(message, request.headers)
+    if error is not None:
+        return _error(error.http_status, error, message.id)
+    snapshot = await snapshot_for(principal, request.server_slug, version)
+    if snapshot is None:
+        return _unknown_server(request, message.id)
+    try:
+        result = await modern.answer(principal, snapshot, message)
+    except JsonRpcError as exc:
+        return _error(exc.http_status, exc, message.id)
+    return McpReply(200, result_message(message.id, result))
+
+
 def _initialize(principal: Principal, snapshot, message: Message) -> McpReply:
     try:
         result = initialize_result(snapshot, message.params)
@@ -125,6 +126,8 @@ async def delete(request: McpRequest) -> McpReply:
     if principal is None:
         return unauthorized()
     session_id = request.headers.get(SESSION_HEADER)
+    if not session_id and request.headers.get(VERSION_HEADER) in modern.MODERN_VERSIONS:
+        return McpReply(405, headers={"Allow": "POST"})
     if not session_id:
         return _error(400, JsonRpcError(INVALID_REQUEST, "Bad Request: the Mcp-Session-Id header is required."))
     session = session_resolve(session_id, principal=principal, server_slug=request.server_slug)

@@ -1,0 +1,78 @@
+"""The stateless era (2026-07-28): no handshake, no session; every request carries its version and capabilities.
+
+Validation reuses the official SDK's ladder (``mcp.shared.inbound``): envelope in ``params._meta``, routing headers
+that agree with the body (-32020), a supported version (-32022). Results come from the same handlers as the
+handshake era and are stamped with ``resultType``, Gatehouse's ``serverInfo`` and per-principal cache hints.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, InboundLadderRejection, classify_inbound_request
+from mcp_types import PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY
+
+from catalog.snapshot import CatalogSnapshot
+from proxy.protocol import versions
+from proxy.protocol.handlers import SERVER_VERSION, CallContext, handle_request, server_capabilities
+from proxy.protocol.jsonrpc import JsonRpcError, Message
+from teams.principal import Principal
+
+MODERN_VERSIONS = ("2026-07-28",)
+# Results that depend on who asks: clients may cache them for this principal only, and not for long.
+_CACHEABLE = frozenset({"server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list"})
+
+
+def is_modern(message: Message, headers: dict[str, str]) -> bool:
+    """A request of the stateless era: it says so in ``_meta`` or in the header, or it is ``server/discover``."""
+    if "mcp-session-id" in headers:
+        return False
+    meta = message.params.get("_meta")
+    return (
+        message.method == "server/discover"
+        or (isinstance(meta, dict) and PROTOCOL_VERSION_META_KEY in meta)
+        or headers.get("mcp-protocol-version") in MODERN_VERSIONS
+    )
+
+
+def http_status(code: int) -> int:
+    return ERROR_CODE_HTTP_STATUS.get(code, 200)
+
+
+def rejection(message: Message, headers: dict[str, str]) -> JsonRpcError | None:
+    """The first rule of the modern envelope this request breaks, or None."""
+    body = {"jsonrpc": "2.0", "id": message.id, "method": message.method, "params": message.params}
+    verdict = classify_inbound_request(body, headers=headers, supported_modern_versions=MODERN_VERSIONS)
+    if isinstance(verdict, InboundLadderRejection):
+        data = verdict.data
+        if verdict.code == -32022:
+            data = {"supported": [*versions.HANDSHAKE_VERSIONS, *MODERN_VERSIONS], "requested": (data or {}).get("requested")}
+        return JsonRpcError(verdict.code, verdict.message, data=data, http_status=http_status(verdict.code))
+    return None
+
+
+def _stamped(method: str, result: dict[str, Any]) -> dict[str, Any]:
+    result["resultType"] = result.get("resultType", "complete")
+    result["_meta"] = {
+        **(result.get("_meta") or {}),
+        SERVER_INFO_META_KEY: {"name": "gatehouse", "version": SERVER_VERSION},
+    }
+    if method in _CACHEABLE or method == "resources/read":
+        result.setdefault("ttlMs", 0)
+        result["cacheScope"] = "private"
+    return result
+
+
+def discover_result(snapshot: CatalogSnapshot) -> dict[str, Any]:
+    return {"supportedVersions": list(MODERN_VERSIONS), "capabilities": server_capabilities(snapshot)}
+
+
+async def answer(principal: Principal, snapshot: CatalogSnapshot, message: Message) -> dict[str, Any]:
+    """The result of one modern request (raises JsonRpcError with the HTTP status the spec asks for)."""
+    if message.method == "server/discover":
+        return _stamped("server/discover", discover_result(snapshot))
+    try:
+        result = await handle_request(CallContext(principal, snapshot, None), message.method, message.params)
+    except JsonRpcError as exc:
+        exc.http_status = http_status(exc.code)
+        raise
+    return _stamped(message.method, result)

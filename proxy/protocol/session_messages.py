@@ -1,0 +1,119 @@
+"""One handshake-era session bound to a live connection (a legacy SSE stream or a WebSocket), independent of the
+socket: open it, then answer its messages one at a time.
+
+The connection keeps the credential it was opened with (in this process's memory, never in a channel-layer message)
+and every message re-checks it, so a revoked token or an ended session ends the conversation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.protocol.access import authenticate
+from proxy.protocol.admission import aggregate_refusal
+from proxy.protocol.handlers import CallContext, handle_request, initialize_result
+from proxy.protocol.jsonrpc import INVALID_REQUEST, JsonRpcError, Message, RequestId, error_message, result_message
+from proxy.protocol.streamable import McpReply, unauthorized
+from proxy.sessions import McpSession, session_issue, session_resolve
+from proxy.snapshots import snapshot_for
+from teams.principal import Principal
+
+# The spec lets a client ping before the handshake completes; everything else waits for initialize.
+_BEFORE_INITIALIZE = frozenset({"initialize", "ping"})
+
+
+@dataclass(slots=True)
+class Conversation:
+    server_slug: str
+    authorization: str | None
+    principal: Principal
+    session: McpSession | None = None
+    protocol_version: str | None = None
+
+    @property
+    def initialized(self) -> bool:
+        return self.protocol_version is not None
+
+
+class ConversationRefused(Exception):
+    """The connection may not open; ``reply`` says why, in HTTP terms (401, 403 or 404)."""
+
+    def __init__(self, reply: McpReply) -> None:
+        super().__init__(reply.status)
+        self.reply = reply
+
+
+class ConversationEnded(Exception):
+    """The token was revoked, the session ended or the server is gone: the transport closes the connection."""
+
+
+async def conversation_open(*, server_slug: str, authorization: str | None, endpoint: str) -> Conversation:
+    """A conversation for whoever ``authorization`` names on ``server_slug``; raises ConversationRefused."""
+    principal, version = await authenticate(authorization)
+    if principal is None:
+        raise ConversationRefused(unauthorized())
+    refusal = aggregate_refusal(principal, server_slug, endpoint=endpoint)
+    if refusal is not None:
+        raise ConversationRefused(McpReply(403, error_message(None, refusal)))
+    if await snapshot_for(principal, server_slug, version) is None:
+        error = JsonRpcError(INVALID_REQUEST, f"Unknown server: {server_slug}")
+        raise ConversationRefused(McpReply(404, error_message(None, error)))
+    return Conversation(server_slug, authorization, principal)
+
+
+async def conversation_check(conversation: Conversation) -> int:
+    """Raise ConversationEnded unless the credential and the session still hold; returns the catalog version."""
+    principal, version = await authenticate(conversation.authorization)
+    if principal is None or principal.cache_key != conversation.principal.cache_key:
+        raise ConversationEnded("The token is no longer valid.")
+    if aggregate_refusal(principal, conversation.server_slug, endpoint="") is not None:
+        raise ConversationEnded("The token is now restricted to specific virtual servers.")
+    conversation.principal = principal
+    session = conversation.session
+    if session is not None:
+        if session_resolve(session.id, principal=principal, server_slug=conversation.server_slug) is None:
+            raise ConversationEnded("The session has ended.")
+    return version
+
+
+async def message_reply(conversation: Conversation, message: Message) -> dict[str, Any] | None:
+    """The reply to one client message (None for notifications and responses); raises ConversationEnded."""
+    version = await conversation_check(conversation)
+    if not message.is_request:
+        return None
+    snapshot = await snapshot_for(conversation.principal, conversation.server_slug, version)
+    if snapshot is None:
+        raise ConversationEnded(f"Unknown server: {conversation.server_slug}")
+    try:
+        if message.method == "initialize":
+            return result_message(message.id, _initialize(conversation, snapshot, message.params))
+        if not conversation.initialized and message.method not in _BEFORE_INITIALIZE:
+            raise JsonRpcError(INVALID_REQUEST, "Invalid request: send 'initialize' before any other request.")
+        ctx = CallContext(conversation.principal, snapshot, conversation.session)
+        return result_message(message.id, await handle_request(ctx, message.method, message.params))
+    except JsonRpcError as exc:
+        return error_message(message.id, exc)
+
+
+def _initialize(conversation: Conversation, snapshot, params: dict[str, Any]) -> dict[str, Any]:
+    if conversation.initialized:
+        raise JsonRpcError(INVALID_REQUEST, "Invalid request: this session is already initialized.")
+    result = initialize_result(snapshot, params)
+    conversation.protocol_version = result["protocolVersion"]
+    if conversation.session is None:
+        conversation.session = session_issue(
+            principal=conversation.principal,
+            server_slug=conversation.server_slug,
+            protocol_version=conversation.protocol_version,
+        )
+    return result
+
+
+def cancelled_request_id(message: Message) -> RequestId | None:
+    """The request a ``notifications/cancelled`` message gives up on, if this is one."""
+    if message.method != "notifications/cancelled":
+        return None
+    request_id = message.params.get("requestId")
+    if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
+        return None
+    return request_id

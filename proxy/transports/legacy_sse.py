@@ -1,0 +1,154 @@
+"""Legacy HTTP+SSE consumers: SSE framing and channel-layer plumbing only. Protocol decisions live in
+proxy.protocol.legacy_sse and proxy.protocol.session_messages."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import parse_qs
+
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.exceptions import StopConsumer
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from proxy.protocol import legacy_sse
+from proxy.protocol.jsonrpc import JsonRpcError, parse_message
+from proxy.protocol.session_messages import ConversationEnded, ConversationRefused, conversation_check
+from proxy.protocol.session_tasks import RequestTasks
+from proxy.protocol.streamable import McpReply, McpRequest
+from proxy.sessions import session_end
+from proxy.transports.http import FORBIDDEN_HOST, McpHttpConsumer, encode_json, error_reply
+from proxy.transports.origin import origin_allowed
+from proxy.transports.scope import scope_server_slug
+
+logger = logging.getLogger(__name__)
+
+STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+# Channel-layer message types: a client message for the stream's session, and the stream telling itself to stop.
+MESSAGE_EVENT = "mcp.message"
+END_EVENT = "mcp.stream.end"
+
+
+class LegacySseStreamConsumer(McpHttpConsumer):
+    """``GET …/sse``: one session's stream. Its messages arrive through the session's channel-layer group."""
+
+    channel_layer_alias = DEFAULT_CHANNEL_LAYER
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.conversation = None
+        self.group: str | None = None
+        self.tasks: RequestTasks | None = None
+        self.keepalive: asyncio.Task | None = None
+        self.ended = False
+
+    async def http_request(self, message):
+        if not message.get("more_body"):
+            await self._open()
+
+    async def _refuse(self, reply: McpReply) -> None:
+        await self.send_reply(reply)
+        raise StopConsumer()
+
+    async def _open(self) -> None:
+        headers = self.request_headers()
+        if not origin_allowed(headers):
+            await self._refuse(error_reply(403, FORBIDDEN_HOST))
+        if self.scope["method"] != "GET":
+            await self._refuse(McpReply(405, headers={"Allow": "GET"}))
+        try:
+            self.conversation = await legacy_sse.stream_open(
+                server_slug=scope_server_slug(self.scope), authorization=headers.get("authorization")
+            )
+        except ConversationRefused as refused:
+            await self._refuse(refused.reply)
+        session = self.conversation.session
+        self.group = legacy_sse.stream_group(session)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.tasks = RequestTasks(self.conversation, deliver=self._deliver, end=self._end)
+        await self.send_headers(status=200, headers=STREAM_HEADERS)
+        uri = legacy_sse.messages_uri(
+            root_path=self.scope.get("root_path", ""), server_slug=session.server_slug, session_id=session.id
+        )
+        await self.send_body(f"event: endpoint\ndata: {uri}\n\n".encode(), more_body=True)
+        self.keepalive = asyncio.create_task(self._keep_alive())
+
+    async def mcp_message(self, event) -> None:
+        if self.tasks is None or self.ended:
+            return
+        try:
+            message = parse_message(event["body"])
+        except JsonRpcError:
+            return  # checked when it was POSTed; nothing else sends to this group
+        await self.tasks.receive(message)
+
+    async def mcp_stream_end(self, event) -> None:
+        await self._close()
+        raise StopConsumer()
+
+    async def http_disconnect(self, message):
+        await self._close()
+        raise StopConsumer()
+
+    async def _deliver(self, reply: dict) -> None:
+        if not self.ended:
+            await self.send_body(b"event: message\ndata: " + encode_json(reply) + b"\n\n", more_body=True)
+
+    async def _end(self, reason: str) -> None:
+        """End the stream from this side (revoked token, ended session); the consumer then stops itself."""
+        if self.ended:
+            return
+        self.ended = True
+        logger.info("Closing a legacy SSE stream: %s", reason)
+        await self.send_body(b"", more_body=False)
+        await self.channel_layer.send(self.channel_name, {"type": END_EVENT})
+
+    async def _keep_alive(self) -> None:
+        while not self.ended:
+            await asyncio.sleep(settings.GATEHOUSE_SSE_KEEPALIVE_SECONDS)
+            try:
+                await conversation_check(self.conversation)
+                # Re-joining refreshes the membership, which channels_redis forgets after its group_expiry.
+                await self.channel_layer.group_add(self.group, self.channel_name)
+            except ConversationEnded as ended:
+                await self._end(str(ended))
+                return
+            except Exception:
+                logger.exception("Legacy SSE keepalive check failed; the stream stays open")
+            if not self.ended:
+                await self.send_body(b": keepalive\n\n", more_body=True)
+
+    async def _close(self) -> None:
+        """The stream is gone: stop its work and end its session, so its POST URI answers 404 from now on."""
+        if self.keepalive is not None:
+            self.keepalive.cancel()
+            await asyncio.gather(self.keepalive, return_exceptions=True)
+            self.keepalive = None
+        if self.tasks is not None:
+            await self.tasks.stop()
+            self.tasks = None
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+        if self.conversation is not None and self.conversation.session is not None:
+            session_end(self.conversation.session)
+            self.conversation = None
+
+
+class LegacySseMessageConsumer(McpHttpConsumer):
+    """``POST …/messages/?session_id=…``: one client message, 202 at once, forwarded to the session's stream."""
+
+    async def respond(self, request: McpRequest) -> McpReply:
+        if self.scope["method"] != "POST":
+            return McpReply(405, headers={"Allow": "POST"})
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        session_id = query.get("session_id", [None])[0]
+        reply, session = await legacy_sse.message_accept(request, session_id)
+        if session is not None:
+            event = {"type": MESSAGE_EVENT, "body": request.body}
+            await get_channel_layer().group_send(legacy_sse.stream_group(session), event)
+        return reply
