@@ -76,7 +76,9 @@ class PooledSession:
         self._stop = asyncio.Event()
         self._owner = asyncio.create_task(self._hold(ready), name=f"upstream:{self.target.slug}")
         try:
-            self._client = await asyncio.wait_for(asyncio.shield(ready), self.target.timeout_seconds)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the caller's cancellation.
+            async with asyncio.timeout(self.target.timeout_seconds):
+                self._client = await asyncio.shield(ready)
         except TimeoutError:
             self._owner.cancel()
             raise UpstreamTimeout(
