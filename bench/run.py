@@ -45,10 +45,11 @@ RESULTS_DIR = REPO / "bench" / "results"
 SERVER_SLUG = "bench"
 TOOL = "echo"
 ARGUMENTS = {"text": "hello"}
-MODE_NOTE = (
-    "Client mode: mode='legacy' (initialize handshake) on both paths, because Gatehouse currently serves the "
-    "handshake era only."
-)
+ERAS = {"legacy": "legacy", "modern": "2026-07-28"}  # --era → the SDK client's mode
+
+
+def mode_note(era: str) -> str:
+    return f"Client mode: mode={ERAS[era]!r} ({era} era) on both paths: the same client, the same protocol."
 
 
 # --------------------------------------------------------------------------------------------------- processes
@@ -227,10 +228,10 @@ class PhaseResult:
 
 
 @asynccontextmanager
-async def open_client(url: str, headers: dict[str, str]) -> AsyncIterator[mcp.Client]:
+async def open_client(url: str, headers: dict[str, str], mode: str) -> AsyncIterator[mcp.Client]:
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0)) as http:
         transport = streamable_http_client(url, http_client=http)
-        async with mcp.Client(transport, mode="legacy", cache=None) as client:
+        async with mcp.Client(transport, mode=mode, cache=None) as client:
             yield client
 
 
@@ -251,8 +252,10 @@ async def warm_up(client: mcp.Client, calls: int) -> None:
         await client.call_tool(TOOL, ARGUMENTS)
 
 
-async def sequential(result: PhaseResult, url: str, headers: dict[str, str], calls: int, warmup: int) -> None:
-    async with open_client(url, headers) as client:
+async def sequential(
+    result: PhaseResult, url: str, headers: dict[str, str], mode: str, calls: int, warmup: int
+) -> None:
+    async with open_client(url, headers, mode) as client:
         await warm_up(client, warmup)
         result.begin()
         for _ in range(calls):
@@ -261,7 +264,7 @@ async def sequential(result: PhaseResult, url: str, headers: dict[str, str], cal
 
 
 async def concurrent(
-    result: PhaseResult, url: str, headers: dict[str, str], calls: int, clients: int, warmup: int
+    result: PhaseResult, url: str, headers: dict[str, str], mode: str, calls: int, clients: int, warmup: int
 ) -> None:
     """``clients`` sessions, each warmed up, then all released together to share ``calls`` calls between them."""
     clients = min(clients, calls)
@@ -271,7 +274,7 @@ async def concurrent(
 
     async def worker(share: int) -> None:
         nonlocal ready
-        async with open_client(url, headers) as client:
+        async with open_client(url, headers, mode) as client:
             await warm_up(client, max(1, warmup // clients))
             ready += 1
             if ready == clients:
@@ -311,11 +314,14 @@ def describe(exc: BaseException) -> str:
 
 def measure(url: str, headers: dict[str, str], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     seq = asyncio.run(
-        run_phase("sequential", sequential, url, headers, args.calls, args.warmup, timeout=args.phase_timeout)
+        run_phase(
+            "sequential", sequential, url, headers, ERAS[args.era], args.calls, args.warmup,
+            timeout=args.phase_timeout,
+        )
     )
     conc = asyncio.run(
         run_phase(
-            "concurrent", concurrent, url, headers, args.calls, args.concurrency, args.warmup,
+            "concurrent", concurrent, url, headers, ERAS[args.era], args.calls, args.concurrency, args.warmup,
             timeout=args.phase_timeout,
         )
     )
@@ -363,7 +369,7 @@ def print_report(report: dict[str, Any]) -> None:
         f"database={meta['database']} cache={meta['cache']} python={meta['python']} "
         f"loadavg(1m) before start={meta['loadavg_1m_before']}"
     )
-    print(MODE_NOTE)
+    print(meta["note"])
     print()
     header = f"{'path':<16}{'phase':<12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'calls/s':>10}{'calls':>7}{'errors':>7}"
     print(header)
@@ -497,6 +503,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=500, help="calls per phase (default 500)")
     parser.add_argument("--concurrency", type=int, default=16, help="parallel client sessions (default 16)")
     parser.add_argument("--server", choices=["uvicorn", "daphne", "both"], default="uvicorn")
+    parser.add_argument("--era", choices=sorted(ERAS), default="legacy",
+                        help="protocol era of the client on both paths (default legacy: initialize handshake)")
     parser.add_argument("--warmup", type=int, default=50, help="warm-up calls before each phase (default 50)")
     parser.add_argument("--phase-timeout", type=float, default=120.0, help="hard stop per phase, seconds")
     args = parser.parse_args()
@@ -549,8 +557,8 @@ def main() -> int:
                 "cache": "redis" if os.environ.get("REDIS_URL") else "locmem",
                 "python": platform.python_version(),
                 "database": env["DATABASE_URL"].split(":", 1)[0],
-                "client_mode": "legacy",
-                "note": MODE_NOTE,
+                "client_mode": ERAS[args.era],
+                "note": mode_note(args.era),
             },
             "results": results,
             "ratios": rat,
