@@ -224,13 +224,19 @@ def _other_side(clash, viewer) -> str:
     return f"a {kind} of an upstream you cannot see"
 
 
-def _check_name_free(model, name: str, upstream: Upstream, original: str) -> None:
-    clash = model.objects.filter(exposed_name=name).exclude(upstream=upstream).select_related("upstream").first()
+def _exposed_names(model, upstream: Upstream, originals: list[str]) -> dict[str, str]:
+    """original name → exposed name for an upstream's tools or prompts: kept where already known, derived for new
+    ones, and refused when another upstream holds the name. Two queries, however many entries."""
+    known = dict(model.objects.filter(upstream=upstream).values_list("original_name", "exposed_name"))
+    names = {original: known.get(original) or exposed_name(upstream.slug, original) for original in originals}
+    by_name = {name: original for original, name in names.items()}
+    clash = model.objects.filter(exposed_name__in=by_name).exclude(upstream=upstream).select_related("upstream").first()
     if clash is not None:
         raise CatalogError(
-            f"The {model._meta.verbose_name} name {name!r} for '{original}' of upstream '{upstream.name}' clashes "
-            f"with {_other_side(clash, upstream.owner)}."
+            f"The {model._meta.verbose_name} name {clash.exposed_name!r} for '{by_name[clash.exposed_name]}' of "
+            f"upstream '{upstream.name}' clashes with {_other_side(clash, upstream.owner)}."
         )
+    return names
 
 
 def _owned_defaults(upstream: Upstream) -> dict:
@@ -260,19 +266,19 @@ def _catalog_apply(upstream: Upstream, found: DiscoveredCatalog, actor) -> Disco
                 row.save(update_fields=["missing_since", "updated_at"])
                 vanished += 1
 
+    for tool in found.tools:
+        if not is_valid_tool_name(tool["name"]):
+            raise CatalogError(f"Upstream '{upstream.name}' advertises an invalid tool name {tool['name']!r}.")
+    tool_names = _exposed_names(Tool, upstream, [tool["name"] for tool in found.tools])
+    prompt_names = _exposed_names(Prompt, upstream, [prompt["name"] for prompt in found.prompts])
     tool_entries = []
     for tool in found.tools:
         original = tool["name"]
-        if not is_valid_tool_name(original):
-            raise CatalogError(f"Upstream '{upstream.name}' advertises an invalid tool name {original!r}.")
-        current = Tool.objects.filter(upstream=upstream, original_name=original).first()
-        name = current.exposed_name if current else exposed_name(upstream.slug, original)
-        _check_name_free(Tool, name, upstream, original)
         tool_entries.append(
             (
                 original,
                 {
-                    "exposed_name": name,
+                    "exposed_name": tool_names[original],
                     "title": tool.get("title") or (tool.get("annotations") or {}).get("title") or "",
                     "description": tool.get("description") or "",
                     "input_schema": schema_text(tool.get("inputSchema") or {"type": "object"}),
@@ -284,14 +290,11 @@ def _catalog_apply(upstream: Upstream, found: DiscoveredCatalog, actor) -> Disco
     prompt_entries = []
     for prompt in found.prompts:
         original = prompt["name"]
-        current = Prompt.objects.filter(upstream=upstream, original_name=original).first()
-        name = current.exposed_name if current else exposed_name(upstream.slug, original)
-        _check_name_free(Prompt, name, upstream, original)
         prompt_entries.append(
             (
                 original,
                 {
-                    "exposed_name": name,
+                    "exposed_name": prompt_names[original],
                     "title": prompt.get("title") or "",
                     "description": prompt.get("description") or "",
                     "arguments": prompt.get("arguments") or [],

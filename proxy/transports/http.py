@@ -35,6 +35,10 @@ class McpHttpConsumer(DirectDispatch, AsyncHttpConsumer):
     # Request/response only: no channel-layer channel is opened per request.
     channel_layer_alias = None
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._headers: dict[str, str] | None = None
+
     async def respond(self, request: McpRequest) -> McpReply:
         raise NotImplementedError
 
@@ -53,7 +57,10 @@ class McpHttpConsumer(DirectDispatch, AsyncHttpConsumer):
         raise StopConsumer()
 
     def request_headers(self) -> dict[str, str]:
-        return scope_headers(self.scope)
+        """The request's headers, lower-cased; built once per request."""
+        if self._headers is None:
+            self._headers = scope_headers(self.scope)
+        return self._headers
 
     async def handle(self, body: bytes) -> None:
         headers = self.request_headers()
