@@ -33,7 +33,7 @@ class UpstreamForm(forms.ModelForm):
         model = Upstream
         fields = [
             "name", "slug", "url", "command", "args", "transport", "auth_type", "owner", "team", "visibility",
-            "enabled", "timeout_seconds",
+            "enabled", "timeout_seconds", "session_binding",
         ]
 
     def credentials(self) -> dict | None:
@@ -82,7 +82,7 @@ class UpstreamAdmin(admin.ModelAdmin):
     readonly_fields = ["discovery_status", "discovery_error", "discovered_at", "has_credentials"]
     actions = ["discover_now"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "transport", "url", "enabled", "timeout_seconds"]}),
+        (None, {"fields": ["name", "slug", "transport", "url", "enabled", "timeout_seconds", "session_binding"]}),
         ("Local command (stdio transport)", {"fields": ["command", "args", "stdio_env"]}),
         ("Sharing", {"fields": ["owner", "team", "visibility"]}),
         ("Upstream credentials (write-only)", {
@@ -223,19 +223,19 @@ def _entry_inline(kind: EntryKind) -> type[admin.TabularInline]:
 
 @admin.register(VirtualServer)
 class VirtualServerAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "visibility", "enabled", "owner", "created_at"]
-    list_filter = ["visibility", "enabled"]
+    list_display = ["slug", "name", "visibility", "enabled", "allow_anonymous", "owner", "created_at"]
+    list_filter = ["visibility", "enabled", "allow_anonymous"]
     list_select_related = ["owner", "team"]
     search_fields = ["slug", "name"]
     raw_id_fields = ["owner"]
     inlines = [_entry_inline(kind) for kind in KINDS]
-    fields = ["slug", "name", "description", "enabled", "owner", "team", "visibility"]
+    fields = ["slug", "name", "description", "enabled", "allow_anonymous", "owner", "team", "visibility"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["slug"] if obj is not None else []
 
     def save_model(self, request, obj, form, change):
-        fields = {name: form.cleaned_data[name] for name in ("name", "description", "enabled", "team", "visibility")}
+        fields = {name: form.cleaned_data[name] for name in ("name", "description", "enabled", "team", "visibility", "allow_anonymous")}
         try:
             if change:
                 saved = services.server_update(server=VirtualServer.objects.get(pk=obj.pk), actor=request.user, **fields)

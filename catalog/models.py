@@ -45,6 +45,10 @@ class Upstream(Owned):
         BASIC = "basic", "Basic"
         HEADERS = "headers", "Custom headers"
 
+    class SessionBinding(models.TextChoices):
+        POOLED = "pooled", "Pooled (shared by every client)"
+        CLIENT_SESSION = "client_session", "Per client session (1:1)"
+
     class DiscoveryStatus(models.TextChoices):
         NEVER = "never", "Never run"
         OK = "ok", "OK"
@@ -62,6 +66,11 @@ class Upstream(Owned):
     # AES-GCM sealed JSON (config.crypto); never shown, never returned.
     credentials_sealed = models.TextField(blank=True, default="")
     timeout_seconds = models.PositiveIntegerField(default=30)
+    # Pooled sessions serve any client from any process; a per-client-session upstream session belongs to one
+    # client session (stateful upstreams, and the sampling/elicitation/roots/logging relays).
+    session_binding = models.CharField(
+        max_length=20, choices=SessionBinding.choices, default=SessionBinding.POOLED
+    )
     enabled = models.BooleanField(default=True)
     discovery_status = models.CharField(
         max_length=10, choices=DiscoveryStatus.choices, default=DiscoveryStatus.NEVER
@@ -158,6 +167,11 @@ class VirtualServer(Owned):
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True, default="")
     enabled = models.BooleanField(default=True)
+    allow_anonymous = models.BooleanField(
+        default=False,
+        help_text="Serve MCP clients that send no token, with the owner's view of this server. Off by default; "
+        "flagged by the security posture check.",
+    )
     tools = models.ManyToManyField(Tool, through="ServerTool", related_name="servers", blank=True)
     resources = models.ManyToManyField(Resource, through="ServerResource", related_name="servers", blank=True)
     prompts = models.ManyToManyField(Prompt, through="ServerPrompt", related_name="servers", blank=True)

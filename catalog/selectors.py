@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -11,6 +12,7 @@ from catalog.models import Prompt, Resource, ResourceTemplate, Tool, Upstream, V
 from catalog.snapshot import CatalogSnapshot, Route, TemplateRoute, UpstreamTarget
 from teams import permissions
 from teams.principal import Principal
+from teams.selectors import principal_for_user
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ def upstream_target(upstream: Upstream) -> UpstreamTarget:
         command=upstream.command,
         args=tuple(upstream.args or ()),
         env=env_open(upstream.env_sealed),
+        session_binding=upstream.session_binding,
     )
 
 
@@ -91,6 +94,18 @@ def server_get_usable(*, principal: Principal, slug: str) -> VirtualServer | Non
     if server is None or not principal.may_reach_server(server.pk):
         return None
     return server
+
+
+def server_anonymous_principal(*, slug: str) -> Principal | None:
+    """Who a client without a token acts as on ``slug``: None unless the server allows anonymous callers; then its
+    owner's view of that one server."""
+    server = (
+        VirtualServer.objects.filter(slug=slug, enabled=True, allow_anonymous=True).select_related("owner").first()
+    )
+    if server is None or not server.owner.is_active:
+        return None
+    owner = principal_for_user(server.owner)
+    return dataclasses.replace(owner, server_ids=frozenset({server.pk}), anonymous=True)
 
 
 def _named(principal: Principal, server: VirtualServer | None, kind: EntryKind) -> list[tuple[str, object, str]]:

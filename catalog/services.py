@@ -85,10 +85,12 @@ def upstream_create(
     command: str = "",
     args: list[str] | None = None,
     env: dict[str, str] | None = None,
+    session_binding: str = Upstream.SessionBinding.POOLED,
     actor=None,
 ) -> Upstream:
     if transport not in Upstream.Transport.values:
         raise CatalogError(f"Transport must be one of {', '.join(Upstream.Transport.values)}.")
+    _validate_binding(session_binding)
     if transport == Upstream.Transport.STDIO:
         _validate_command(command, args)
         url = ""
@@ -128,6 +130,7 @@ def upstream_create(
         command=command,
         args=list(args or []),
         env_sealed=env_sealed,
+        session_binding=session_binding,
     )
     audit_record(
         "upstream.create",
@@ -147,6 +150,11 @@ def upstream_create(
     return upstream
 
 
+def _validate_binding(session_binding: str) -> None:
+    if session_binding not in Upstream.SessionBinding.values:
+        raise CatalogError(f"Session binding must be one of {', '.join(Upstream.SessionBinding.values)}.")
+
+
 @transaction.atomic
 def upstream_update(
     *, upstream: Upstream, actor, credentials: dict | None = None, env: dict | None = None, **changes
@@ -154,10 +162,12 @@ def upstream_update(
     """Change plain fields (url, command, args, transport, enabled, visibility, team, timeout_seconds, auth_type),
     credentials and the stdio environment."""
     allowed = {"url", "command", "args", "transport", "enabled", "visibility", "team", "timeout_seconds", "auth_type",
-               "name"}
+               "name", "session_binding"}
     unknown = set(changes) - allowed
     if unknown:
         raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on an upstream.")
+    if "session_binding" in changes:
+        _validate_binding(changes["session_binding"])
     for field, value in changes.items():
         setattr(upstream, field, value)
     if upstream.transport == Upstream.Transport.STDIO:
@@ -409,6 +419,7 @@ def server_create(
     team=None,
     visibility: str = Visibility.PRIVATE,
     enabled: bool = True,
+    allow_anonymous: bool = False,
     actor=None,
 ) -> VirtualServer:
     if not slug or slugify(slug) != slug or len(slug) > 64:
@@ -424,6 +435,7 @@ def server_create(
         team=team,
         visibility=visibility,
         enabled=enabled,
+        allow_anonymous=allow_anonymous,
     )
     _compose(server, {TOOLS: tools or [], PROMPTS: prompts or [], RESOURCES: resources or []})
     audit_record(
@@ -435,6 +447,7 @@ def server_create(
             "prompts": [PROMPTS.key(prompt, alias) for prompt, alias in prompts or []],
             "resources": [RESOURCES.key(resource, alias) for resource, alias in resources or []],
             "visibility": visibility,
+            "allow_anonymous": allow_anonymous,
         },
     )
     catalog_version_bump()
@@ -451,7 +464,7 @@ def server_update(
     resources: Entries | None = None,
     **changes,
 ) -> VirtualServer:
-    allowed = {"name", "description", "enabled", "visibility", "team"}
+    allowed = {"name", "description", "enabled", "visibility", "team", "allow_anonymous"}
     unknown = set(changes) - allowed
     if unknown:
         raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on a virtual server.")

@@ -22,6 +22,12 @@ class UpstreamTarget:
     command: str = ""
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # "pooled" or "client_session" (catalog.models.Upstream.SessionBinding).
+    session_binding: str = "pooled"
+
+    @property
+    def bound_to_client_session(self) -> bool:
+        return self.session_binding == "client_session"
 
     @property
     def pool_key(self) -> tuple[int, str, str, str]:

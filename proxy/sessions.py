@@ -34,10 +34,15 @@ class McpSession:
 _verified: BoundedMemo[str, McpSession] = BoundedMemo(50_000)
 
 
+def _credential_id(principal: Principal) -> int:
+    """What a session is bound to besides the user: the token, 0 for none, -1 for an anonymous caller."""
+    return -1 if principal.anonymous else principal.token_id or 0
+
+
 def session_issue(*, principal: Principal, server_slug: str, protocol_version: str) -> McpSession:
     nonce = secrets.token_urlsafe(16)
     expires_at = int(time.time()) + settings.GATEHOUSE_MCP_SESSION_TTL_SECONDS
-    token_id = principal.token_id or 0
+    token_id = _credential_id(principal)
     payload = {"n": nonce, "u": principal.user_id, "t": token_id, "s": server_slug, "v": protocol_version, "x": expires_at}
     session_id = signing.dumps(payload, salt=_SALT, compress=False)
     return McpSession(session_id, nonce, principal.user_id, token_id, server_slug, protocol_version, expires_at)
@@ -61,7 +66,7 @@ def session_resolve(session_id: str, *, principal: Principal, server_slug: str) 
         return None
     if (session.user_id, session.token_id, session.server_slug) != (
         principal.user_id,
-        principal.token_id or 0,
+        _credential_id(principal),
         server_slug,
     ):
         return None

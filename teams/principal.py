@@ -14,9 +14,14 @@ class Principal:
     token_id: int | None = None
     # None: the credential may reach every server the user may; otherwise only these VirtualServer ids.
     server_ids: frozenset[int] | None = None
+    # A client that sent no token, on a virtual server that allows anonymous callers: it acts with the server
+    # owner's view, narrowed to that one server (server_ids).
+    anonymous: bool = False
 
     @property
     def cache_key(self) -> str:
+        if self.anonymous:
+            return f"anonymous:{self.user_id}"
         return f"{self.user_id}:{self.token_id or 0}"
 
     def may_reach_server(self, server_id: int) -> bool:

@@ -106,7 +106,7 @@ def test_saving_an_upstream_with_blank_token_keeps_the_stored_credentials(admin_
     form = {
         "name": "secured", "slug": secured_upstream.slug, "url": secured_upstream.url,
         "transport": "streamable_http", "auth_type": "bearer", "owner": owner.pk, "team": "",
-        "visibility": "private", "enabled": "on", "timeout_seconds": "5", "bearer_token": "",
+        "visibility": "private", "enabled": "on", "timeout_seconds": "5", "session_binding": "pooled", "bearer_token": "",
         "basic_username": "", "basic_password": "", "custom_headers": "",
     }
     response = admin_client.post(_url(Upstream, "change", secured_upstream.pk), form)
@@ -243,7 +243,7 @@ def test_upstream_page_in_a_real_browser_never_shows_the_stored_secret(live_serv
 def test_adding_an_upstream_in_the_admin_seals_credentials_and_discovers(admin_client, admin_user, upstream_process):
     response = admin_client.post(_url(Upstream, "add"), {
         "name": "Added in admin", "slug": "added", "url": upstream_process.url, "transport": "streamable_http",
-        "enabled": "on", "timeout_seconds": "10", "owner": admin_user.pk, "visibility": "private",
+        "enabled": "on", "timeout_seconds": "10", "session_binding": "pooled", "owner": admin_user.pk, "visibility": "private",
         "auth_type": "bearer", "bearer_token": "typed-into-the-admin",
     }, follow=True)
     assert response.status_code == 200

@@ -47,7 +47,7 @@ def _error(status: int, message: str) -> McpReply:
 
 async def message_accept(request: McpRequest, session_id: str | None) -> tuple[McpReply, McpSession | None]:
     """Check one POSTed message. On 202 the session is returned: forward the body to its stream."""
-    principal, _ = await authenticate(request.headers.get("authorization"))
+    principal, _ = await authenticate(request.headers.get("authorization"), server_slug=request.server_slug)
     if principal is None:
         return unauthorized(), None
     refusal = aggregate_refusal(principal, request.server_slug, endpoint=ENDPOINT)

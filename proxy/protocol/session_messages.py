@@ -49,7 +49,7 @@ class ConversationEnded(Exception):
 
 async def conversation_open(*, server_slug: str, authorization: str | None, endpoint: str) -> Conversation:
     """A conversation for whoever ``authorization`` names on ``server_slug``; raises ConversationRefused."""
-    principal, version = await authenticate(authorization)
+    principal, version = await authenticate(authorization, server_slug=server_slug)
     if principal is None:
         raise ConversationRefused(unauthorized())
     refusal = aggregate_refusal(principal, server_slug, endpoint=endpoint)
@@ -63,7 +63,7 @@ async def conversation_open(*, server_slug: str, authorization: str | None, endp
 
 async def conversation_check(conversation: Conversation) -> int:
     """Raise ConversationEnded unless the credential and the session still hold; returns the catalog version."""
-    principal, version = await authenticate(conversation.authorization)
+    principal, version = await authenticate(conversation.authorization, server_slug=conversation.server_slug)
     if principal is None or principal.cache_key != conversation.principal.cache_key:
         raise ConversationEnded("The token is no longer valid.")
     if aggregate_refusal(principal, conversation.server_slug, endpoint="") is not None:

@@ -59,7 +59,7 @@ def _unknown_session(request_id=None) -> McpReply:
 
 
 async def post(request: McpRequest) -> McpReply:
-    principal, version = await authenticate(request.headers.get("authorization"))
+    principal, version = await authenticate(request.headers.get("authorization"), server_slug=request.server_slug)
     if principal is None:
         return unauthorized()
     refusal = aggregate_refusal(principal, request.server_slug, endpoint="mcp")
@@ -122,7 +122,7 @@ def _initialize(principal: Principal, snapshot, message: Message) -> McpReply:
 
 
 async def delete(request: McpRequest) -> McpReply:
-    principal, _ = await authenticate(request.headers.get("authorization"))
+    principal, _ = await authenticate(request.headers.get("authorization"), server_slug=request.server_slug)
     if principal is None:
         return unauthorized()
     session_id = request.headers.get(SESSION_HEADER)

@@ -8,6 +8,8 @@ from accounts.services import platform_admin_get, user_get_by_email
 from catalog import services
 from catalog.models import Upstream
 
+BINDINGS = {"pooled": Upstream.SessionBinding.POOLED, "per-client-session": Upstream.SessionBinding.CLIENT_SESSION}
+
 
 class Command(BaseCommand):
     help = "Register an upstream MCP server, discover it, and print its id and exposed tool names."
@@ -21,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--bearer-token-file", type=Path, help="File holding the token Gatehouse sends upstream.")
         parser.add_argument("--owner", help="Owner's email; defaults to the platform admin.")
         parser.add_argument("--visibility", choices=["private", "team", "public"], default="private")
+        parser.add_argument(
+            "--binding", choices=sorted(BINDINGS), default="pooled",
+            help="pooled (default): one upstream session shared by all clients; per-client-session: one upstream "
+            "session per client session (stateful upstreams; relays sampling, elicitation, roots and logging).",
+        )
         parser.add_argument("--timeout", type=int, help="Seconds per upstream call (GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS).")
 
     def handle(self, *args, **options):
@@ -47,6 +54,7 @@ class Command(BaseCommand):
                 credentials=credentials,
                 visibility=options["visibility"],
                 timeout_seconds=options["timeout"],
+                session_binding=BINDINGS[options["binding"]],
             )
         except services.CatalogError as exc:
             raise CommandError(str(exc)) from None

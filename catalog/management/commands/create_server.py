@@ -21,6 +21,10 @@ class Command(BaseCommand):
         )
         parser.add_argument("--tool", action="append", default=[], help="Include this tool (exposed name).")
         parser.add_argument("--no-prefix", action="store_true", help="Expose tools under their upstream names.")
+        parser.add_argument(
+            "--allow-anonymous", action="store_true",
+            help="Serve MCP clients that send no token (e.g. the conformance suite). Flagged by the posture check.",
+        )
         parser.add_argument("--owner", help="Owner's email; defaults to the platform admin.")
         parser.add_argument("--visibility", choices=["private", "team", "public"], default="private")
 
@@ -58,6 +62,7 @@ class Command(BaseCommand):
                 prompts=named(prompts),
                 resources=[(resource, "") for resource in {r.pk: r for r in resources}.values()],
                 visibility=options["visibility"],
+                allow_anonymous=options["allow_anonymous"],
             )
         except services.CatalogError as exc:
             raise CommandError(str(exc)) from None
