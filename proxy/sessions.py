@@ -29,6 +29,8 @@ class McpSession:
     server_slug: str
     protocol_version: str
     expires_at: int
+    # ClientFeatures.bits: which server→client requests the client said it answers.
+    client_features: int = 0
 
 
 _verified: BoundedMemo[str, McpSession] = BoundedMemo(50_000)
@@ -39,13 +41,20 @@ def _credential_id(principal: Principal) -> int:
     return -1 if principal.anonymous else principal.token_id or 0
 
 
-def session_issue(*, principal: Principal, server_slug: str, protocol_version: str) -> McpSession:
+def session_issue(
+    *, principal: Principal, server_slug: str, protocol_version: str, client_features: int = 0
+) -> McpSession:
     nonce = secrets.token_urlsafe(16)
     expires_at = int(time.time()) + settings.GATEHOUSE_MCP_SESSION_TTL_SECONDS
     token_id = _credential_id(principal)
-    payload = {"n": nonce, "u": principal.user_id, "t": token_id, "s": server_slug, "v": protocol_version, "x": expires_at}
+    payload = {
+        "n": nonce, "u": principal.user_id, "t": token_id, "s": server_slug, "v": protocol_version, "x": expires_at,
+        "c": client_features,
+    }
     session_id = signing.dumps(payload, salt=_SALT, compress=False)
-    return McpSession(session_id, nonce, principal.user_id, token_id, server_slug, protocol_version, expires_at)
+    return McpSession(
+        session_id, nonce, principal.user_id, token_id, server_slug, protocol_version, expires_at, client_features
+    )
 
 
 def session_resolve(session_id: str, *, principal: Principal, server_slug: str) -> McpSession | None:
@@ -57,7 +66,8 @@ def session_resolve(session_id: str, *, principal: Principal, server_slug: str) 
         try:
             payload = signing.loads(session_id, salt=_SALT)
             session = McpSession(
-                session_id, payload["n"], payload["u"], payload["t"], payload["s"], payload["v"], payload["x"]
+                session_id, payload["n"], payload["u"], payload["t"], payload["s"], payload["v"], payload["x"],
+                payload.get("c", 0),
             )
         except (signing.BadSignature, KeyError, TypeError):
             return None

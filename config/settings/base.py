@@ -162,6 +162,12 @@ GATEHOUSE_PRINCIPAL_CACHE_SECONDS = env_int("GATEHOUSE_PRINCIPAL_CACHE_SECONDS",
 GATEHOUSE_TOOLS_PAGE_SIZE = env_int("GATEHOUSE_TOOLS_PAGE_SIZE", 100, minimum=1)
 # Legacy HTTP+SSE streams send a comment this often, so idle proxies and load balancers do not cut them.
 GATEHOUSE_SSE_KEEPALIVE_SECONDS = env_int("GATEHOUSE_SSE_KEEPALIVE_SECONDS", 15, minimum=1)
+# Open streams (GET, legacy SSE, WebSocket) look for catalog changes this often and send list_changed.
+GATEHOUSE_LIST_CHANGED_SECONDS = env_int("GATEHOUSE_LIST_CHANGED_SECONDS", 2, minimum=1)
+# An upstream session bound to one client session closes after this long without a call.
+GATEHOUSE_BOUND_SESSION_IDLE_SECONDS = env_int("GATEHOUSE_BOUND_SESSION_IDLE_SECONDS", 300, minimum=5)
+# Events of Streamable HTTP streams are kept this long for Last-Event-ID resumption.
+GATEHOUSE_EVENT_RETENTION_SECONDS = env_int("GATEHOUSE_EVENT_RETENTION_SECONDS", 3600, minimum=60)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from mcp import types
 from mcp.types import PromptReference, ResourceTemplateReference
 
 from catalog.snapshot import CatalogSnapshot, Route
+from proxy import relay
 from proxy.protocol import versions
+from proxy.protocol.calls import DownstreamCall
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
 from proxy.sessions import McpSession
 from proxy.upstream.errors import UpstreamError
@@ -29,18 +32,23 @@ class CallContext:
     principal: Principal
     snapshot: CatalogSnapshot
     session: McpSession | None  # None in the stateless era
+    call: DownstreamCall | None = None
 
 
 Handler = Callable[[CallContext, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 def server_capabilities(snapshot: CatalogSnapshot) -> dict[str, Any]:
-    """What this server offers the principal: tools always, the rest when the snapshot has any."""
-    capabilities: dict[str, Any] = {"tools": {"listChanged": False}}
+    """What this server offers the principal: tools and logging always, the rest when the snapshot has any.
+
+    Resource subscriptions need an upstream bound per client session (its update notifications belong to one client).
+    """
+    capabilities: dict[str, Any] = {"tools": {"listChanged": True}, "logging": {}}
     if snapshot.resource_listing or snapshot.template_listing:
-        capabilities["resources"] = {"subscribe": False, "listChanged": False}
+        subscribe = any(route.upstream.bound_to_client_session for route in snapshot.resources.values())
+        capabilities["resources"] = {"subscribe": subscribe, "listChanged": True}
     if snapshot.prompt_listing:
-        capabilities["prompts"] = {"listChanged": False}
+        capabilities["prompts"] = {"listChanged": True}
     if snapshot.prompt_listing or snapshot.template_listing:
         capabilities["completions"] = {}
     return capabilities
@@ -92,9 +100,9 @@ def _page(listing: tuple[dict[str, Any], ...], params: dict[str, Any], key: str)
     return result
 
 
-async def _upstream(route: Route, operation: Operation) -> dict[str, Any]:
+async def _upstream(ctx: CallContext, route: Route, operation: Operation) -> dict[str, Any]:
     try:
-        result = await upstream_pool().request(route.upstream, operation)
+        result = await upstream_pool().request(route.upstream, operation, ctx.call)
     except UpstreamError as exc:
         raise JsonRpcError(exc.code, str(exc), data=exc.data) from None
     return _relayed(result)
@@ -129,7 +137,10 @@ async def tools_call(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]
     route = ctx.snapshot.tools.get(name)
     if route is None:
         raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
-    return await _upstream(route, lambda client: client.call_tool(route.original_name, arguments))
+    progress = ctx.call.progress if ctx.call is not None and ctx.call.progress_token is not None else None
+    return await _upstream(
+        ctx, route, lambda client: client.call_tool(route.original_name, arguments, progress_callback=progress)
+    )
 
 
 async def prompts_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +153,7 @@ async def prompts_get(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any
     route = ctx.snapshot.prompts.get(name)
     if route is None:
         raise JsonRpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
-    return await _upstream(route, lambda client: client.get_prompt(route.original_name, arguments))
+    return await _upstream(ctx, route, lambda client: client.get_prompt(route.original_name, arguments))
 
 
 async def resources_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -158,7 +169,42 @@ async def resources_read(ctx: CallContext, params: dict[str, Any]) -> dict[str, 
     route = ctx.snapshot.resource_route(uri)
     if route is None:
         raise JsonRpcError(RESOURCE_NOT_FOUND, "Resource not found", data={"uri": uri})
-    return await _upstream(route, lambda client: client.read_resource(route.original_name))
+    return await _upstream(ctx, route, lambda client: client.read_resource(route.original_name))
+
+
+async def _subscription(ctx: CallContext, params: dict[str, Any], subscribe: bool) -> dict[str, Any]:
+    uri = _string(params, "uri")
+    route = ctx.snapshot.resource_route(uri)
+    if route is None:
+        raise JsonRpcError(RESOURCE_NOT_FOUND, "Resource not found", data={"uri": uri})
+    if ctx.session is None or not route.upstream.bound_to_client_session:
+        raise JsonRpcError(
+            METHOD_NOT_FOUND,
+            f"Resource subscriptions are not available for {uri}: its upstream is not bound per client session.",
+        )
+    if subscribe:
+        upstream_request = types.SubscribeRequest(params=types.SubscribeRequestParams(uri=route.original_name))
+    else:
+        upstream_request = types.UnsubscribeRequest(params=types.UnsubscribeRequestParams(uri=route.original_name))
+    return await _upstream(ctx, route, lambda client: client.session.send_request(upstream_request, types.EmptyResult))
+
+
+async def resources_subscribe(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    return await _subscription(ctx, params, subscribe=True)
+
+
+async def resources_unsubscribe(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    return await _subscription(ctx, params, subscribe=False)
+
+
+async def logging_set_level(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    """The least severe level of upstream log messages relayed to this session."""
+    level = params.get("level")
+    if level not in relay.LOG_LEVELS:
+        raise JsonRpcError(INVALID_PARAMS, f"Invalid params: 'level' must be one of {', '.join(relay.LOG_LEVELS)}.")
+    if ctx.session is not None:
+        relay.log_level_set(ctx.session.nonce, level)
+    return {}
 
 
 async def completion_complete(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +224,7 @@ async def completion_complete(ctx: CallContext, params: dict[str, Any]) -> dict[
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: 'ref.type' must be 'ref/prompt' or 'ref/resource'.")
     if route is None:
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown completion reference.")
-    return await _upstream(route, lambda client: client.complete(upstream_ref, argument, context_arguments))
+    return await _upstream(ctx, route, lambda client: client.complete(upstream_ref, argument, context_arguments))
 
 
 HANDLERS: dict[str, Handler] = {
@@ -190,6 +236,9 @@ HANDLERS: dict[str, Handler] = {
     "resources/list": resources_list,
     "resources/templates/list": resource_templates_list,
     "resources/read": resources_read,
+    "resources/subscribe": resources_subscribe,
+    "resources/unsubscribe": resources_unsubscribe,
+    "logging/setLevel": logging_set_level,
     "completion/complete": completion_complete,
 }
 

@@ -39,6 +39,12 @@ class Message:
     id: RequestId | None
     method: str | None
     params: dict[str, Any]
+    # A response's whole body (its ``result`` or ``error``), for routing it to the request it answers.
+    response: dict[str, Any] | None = None
+
+    @property
+    def is_response(self) -> bool:
+        return self.response is not None
 
     @property
     def is_request(self) -> bool:
@@ -75,7 +81,7 @@ def parse_message(body: bytes) -> Message:
             raise JsonRpcError(INVALID_PARAMS, "Invalid params: 'params' must be an object.", http_status=400)
         return Message(id=data.get("id"), method=method, params=params)
     if "result" in data or "error" in data:
-        return Message(id=data.get("id"), method=None, params={})
+        return Message(id=data.get("id"), method=None, params={}, response=data)
     raise JsonRpcError(INVALID_REQUEST, "Invalid request: neither a request nor a response.", http_status=400)
 
 
@@ -85,3 +91,13 @@ def result_message(request_id: RequestId, result: dict[str, Any]) -> dict[str, A
 
 def error_message(request_id: RequestId | None, error: JsonRpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": error.as_error()}
+
+
+def cancelled_request_id(message: Message) -> RequestId | None:
+    """The request a ``notifications/cancelled`` message gives up on, if this is one."""
+    if message.method != "notifications/cancelled":
+        return None
+    request_id = message.params.get("requestId")
+    if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
+        return None
+    return request_id

@@ -13,12 +13,15 @@ from mcp_types import PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY
 
 from catalog.snapshot import CatalogSnapshot
 from proxy.protocol import versions
+from proxy.protocol.calls import DownstreamCall
 from proxy.protocol.handlers import SERVER_VERSION, CallContext, handle_request, server_capabilities
-from proxy.protocol.jsonrpc import JsonRpcError, Message
+from proxy.protocol.jsonrpc import METHOD_NOT_FOUND, JsonRpcError, Message
 from teams.principal import Principal
 
 MODERN_VERSIONS = ("2026-07-28",)
 # Results that depend on who asks: clients may cache them for this principal only, and not for long.
+# Removed in 2026-07-28 (subscriptions/listen replaces subscribe; logging is opted into per request).
+_HANDSHAKE_ONLY = frozenset({"resources/subscribe", "resources/unsubscribe", "logging/setLevel"})
 _CACHEABLE = frozenset({"server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list"})
 
 
@@ -63,15 +66,26 @@ def _stamped(method: str, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def discover_result(snapshot: CatalogSnapshot) -> dict[str, Any]:
-    return {"supportedVersions": list(MODERN_VERSIONS), "capabilities": server_capabilities(snapshot)}
+    capabilities = server_capabilities(snapshot)
+    capabilities.pop("logging", None)
+    for kind in ("tools", "resources", "prompts"):
+        if kind in capabilities:
+            # Until subscriptions/listen is served, a stateless client has no way to hear of changes.
+            capabilities[kind] = {"listChanged": False}
+    return {"supportedVersions": list(MODERN_VERSIONS), "capabilities": capabilities}
 
 
-async def answer(principal: Principal, snapshot: CatalogSnapshot, message: Message) -> dict[str, Any]:
+async def answer(
+    principal: Principal, snapshot: CatalogSnapshot, message: Message, call: DownstreamCall | None = None
+) -> dict[str, Any]:
     """The result of one modern request (raises JsonRpcError with the HTTP status the spec asks for)."""
     if message.method == "server/discover":
         return _stamped("server/discover", discover_result(snapshot))
+    if message.method in _HANDSHAKE_ONLY:
+        raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {message.method}", http_status=404)
     try:
-        result = await handle_request(CallContext(principal, snapshot, None), message.method, message.params)
+        context = CallContext(principal, snapshot, None, call)
+        result = await handle_request(context, message.method, message.params)
     except JsonRpcError as exc:
         exc.http_status = http_status(exc.code)
         raise

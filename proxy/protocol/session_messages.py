@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from proxy import relay
 from proxy.protocol.access import authenticate
 from proxy.protocol.admission import aggregate_refusal
+from proxy.protocol.calls import ClientFeatures, DownstreamCall, Outlet
 from proxy.protocol.handlers import CallContext, handle_request, initialize_result
-from proxy.protocol.jsonrpc import INVALID_REQUEST, JsonRpcError, Message, RequestId, error_message, result_message
+from proxy.protocol.jsonrpc import INVALID_REQUEST, JsonRpcError, Message, error_message, result_message
 from proxy.protocol.streamable import McpReply, unauthorized
 from proxy.sessions import McpSession, session_issue, session_resolve
 from proxy.snapshots import snapshot_for
@@ -29,6 +31,9 @@ class Conversation:
     principal: Principal
     session: McpSession | None = None
     protocol_version: str | None = None
+    features: ClientFeatures = ClientFeatures()
+    # The connection itself: everything the upstream sends while answering goes straight to the client.
+    outlet: Outlet | None = None
 
     @property
     def initialized(self) -> bool:
@@ -89,8 +94,14 @@ async def message_reply(conversation: Conversation, message: Message) -> dict[st
             return result_message(message.id, _initialize(conversation, snapshot, message.params))
         if not conversation.initialized and message.method not in _BEFORE_INITIALIZE:
             raise JsonRpcError(INVALID_REQUEST, "Invalid request: send 'initialize' before any other request.")
-        ctx = CallContext(conversation.principal, snapshot, conversation.session)
-        return result_message(message.id, await handle_request(ctx, message.method, message.params))
+        session = conversation.session
+        call = DownstreamCall.for_request(
+            message.id, message.params, outlet=conversation.outlet,
+            session_nonce=session.nonce if session is not None else None, features=conversation.features,
+        )
+        ctx = CallContext(conversation.principal, snapshot, session, call)
+        with relay.call_scope(call):
+            return result_message(message.id, await handle_request(ctx, message.method, message.params))
     except JsonRpcError as exc:
         return error_message(message.id, exc)
 
@@ -100,20 +111,12 @@ def _initialize(conversation: Conversation, snapshot, params: dict[str, Any]) ->
         raise JsonRpcError(INVALID_REQUEST, "Invalid request: this session is already initialized.")
     result = initialize_result(snapshot, params)
     conversation.protocol_version = result["protocolVersion"]
+    conversation.features = ClientFeatures.from_capabilities(params.get("capabilities"))
     if conversation.session is None:
         conversation.session = session_issue(
             principal=conversation.principal,
             server_slug=conversation.server_slug,
             protocol_version=conversation.protocol_version,
+            client_features=conversation.features.bits,
         )
     return result
-
-
-def cancelled_request_id(message: Message) -> RequestId | None:
-    """The request a ``notifications/cancelled`` message gives up on, if this is one."""
-    if message.method != "notifications/cancelled":
-        return None
-    request_id = message.params.get("requestId")
-    if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
-        return None
-    return request_id

@@ -7,8 +7,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from proxy.protocol.jsonrpc import INTERNAL_ERROR, JsonRpcError, Message, RequestId, error_message
-from proxy.protocol.session_messages import Conversation, ConversationEnded, cancelled_request_id, message_reply
+from proxy import relay
+from proxy.protocol.jsonrpc import INTERNAL_ERROR, JsonRpcError, Message, RequestId, cancelled_request_id, error_message
+from proxy.protocol.session_messages import Conversation, ConversationEnded, message_reply
 
 logger = logging.getLogger(__name__)
 
@@ -16,15 +17,30 @@ Deliver = Callable[[dict[str, Any]], Awaitable[None]]
 End = Callable[[str], Awaitable[None]]
 
 
+class ConnectionOutlet:
+    """A connection-bound conversation's way to its client: always open, always able to stream."""
+
+    can_stream = True
+
+    def __init__(self, deliver: Deliver) -> None:
+        self.send = deliver
+
+
 class RequestTasks:
     def __init__(self, conversation: Conversation, *, deliver: Deliver, end: End) -> None:
         self.conversation = conversation
+        conversation.outlet = ConnectionOutlet(deliver)
         self._deliver = deliver
         self._end = end
         self._tasks: set[asyncio.Task] = set()
         self._by_id: dict[RequestId, asyncio.Task] = {}
 
     async def receive(self, message: Message) -> None:
+        if message.is_response:
+            session = self.conversation.session
+            if session is not None:
+                relay.client_answer(session.nonce, message.response)
+            return
         cancelled = cancelled_request_id(message)
         if cancelled is not None:
             self.cancel(cancelled)

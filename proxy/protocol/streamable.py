@@ -4,19 +4,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxy import relay
 from proxy.protocol import modern, versions
 from proxy.protocol.access import authenticate
 from proxy.protocol.admission import aggregate_refusal
+from proxy.protocol.calls import ClientFeatures, DownstreamCall, Outlet
 from proxy.protocol.handlers import CallContext, handle_request, initialize_result
 from proxy.protocol.jsonrpc import (
     INVALID_REQUEST,
     JsonRpcError,
     Message,
+    cancelled_request_id,
     error_message,
     parse_message,
     result_message,
 )
-from proxy.sessions import session_end, session_issue, session_resolve
+from proxy.sessions import McpSession, session_end, session_issue, session_resolve
+from proxy.upstream.pool import upstream_pool
 from proxy.snapshots import snapshot_for
 from teams.principal import Principal
 
@@ -58,7 +62,9 @@ def _unknown_session(request_id=None) -> McpReply:
     return _error(404, JsonRpcError(INVALID_REQUEST, "Session not found: initialize a new session."), request_id)
 
 
-async def post(request: McpRequest) -> McpReply:
+async def post(request: McpRequest, outlet: Outlet | None = None) -> McpReply:
+    """One POSTed message. ``outlet`` carries what the upstream sends while a request is answered (progress, log
+    messages, server→client requests), when the transport can stream it."""
     principal, version = await authenticate(request.headers.get("authorization"), server_slug=request.server_slug)
     if principal is None:
         return unauthorized()
@@ -70,41 +76,75 @@ async def post(request: McpRequest) -> McpReply:
     except JsonRpcError as exc:
         return _error(exc.http_status, exc)
     if not message.is_request:
-        return McpReply(202)
+        return _client_message(request, principal, message)
     if modern.is_modern(message, request.headers):
-        return await _modern_post(request, principal, version, message)
+        return await _modern_post(request, principal, version, message, outlet)
     snapshot = await snapshot_for(principal, request.server_slug, version)
     if snapshot is None:
         return _unknown_server(request, message.id)
     if message.method == "initialize":
         return _initialize(principal, snapshot, message)
-    session_id = request.headers.get(SESSION_HEADER)
-    if not session_id:
-        error = JsonRpcError(INVALID_REQUEST, "Bad Request: the Mcp-Session-Id header is required.")
-        return _error(400, error, message.id)
-    header_version = request.headers.get(VERSION_HEADER, versions.DEFAULT_HEADER_VERSION)
-    if header_version not in versions.HANDSHAKE_VERSIONS:
-        error = JsonRpcError(INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {header_version!r}.")
-        return _error(400, error, message.id)
-    session = session_resolve(session_id, principal=principal, server_slug=request.server_slug)
-    if session is None:
-        return _unknown_session(message.id)
+    session = _session_for(request, principal)
+    if not isinstance(session, McpSession):
+        return _error(session.http_status, session, message.id)
+    call = DownstreamCall.for_request(
+        message.id, message.params, outlet=outlet, session_nonce=session.nonce,
+        features=ClientFeatures.from_bits(session.client_features),
+    )
     try:
-        result = await handle_request(CallContext(principal, snapshot, session), message.method, message.params)
+        with relay.call_scope(call):
+            result = await handle_request(CallContext(principal, snapshot, session, call), message.method, message.params)
     except JsonRpcError as exc:
         return _error(exc.http_status, exc, message.id)
     return McpReply(200, result_message(message.id, result))
 
 
-async def _modern_post(request: McpRequest, principal: Principal, version: int, message: Message) -> McpReply:
+def _session_for(request: McpRequest, principal: Principal) -> McpSession | JsonRpcError:
+    """The handshake-era session a request names, or the error to answer (400 without one, 404 for an unknown one)."""
+    session_id = request.headers.get(SESSION_HEADER)
+    if not session_id:
+        return JsonRpcError(INVALID_REQUEST, "Bad Request: the Mcp-Session-Id header is required.", http_status=400)
+    header_version = request.headers.get(VERSION_HEADER, versions.DEFAULT_HEADER_VERSION)
+    if header_version not in versions.HANDSHAKE_VERSIONS:
+        error = f"Bad Request: unsupported MCP-Protocol-Version {header_version!r}."
+        return JsonRpcError(INVALID_REQUEST, error, http_status=400)
+    session = session_resolve(session_id, principal=principal, server_slug=request.server_slug)
+    if session is None:
+        return JsonRpcError(INVALID_REQUEST, "Session not found: initialize a new session.", http_status=404)
+    return session
+
+
+def _client_message(request: McpRequest, principal: Principal, message: Message) -> McpReply:
+    """A notification or a response: routed to what it concerns (a cancel to its call, an answer to the
+    server→client request it answers) and acknowledged with 202."""
+    if SESSION_HEADER not in request.headers:
+        return McpReply(202)
+    session = _session_for(request, principal)
+    if not isinstance(session, McpSession):
+        return _error(session.http_status, session)
+    if message.is_response:
+        relay.client_answer(session.nonce, message.response)
+        return McpReply(202)
+    cancelled = cancelled_request_id(message)
+    if cancelled is not None:
+        relay.call_cancel(session.nonce, cancelled)
+    return McpReply(202)
+
+
+async def _modern_post(
+    request: McpRequest, principal: Principal, version: int, message: Message, outlet: Outlet | None
+) -> McpReply:
     error = modern.rejection(message, request.headers)
     if error is not None:
         return _error(error.http_status, error, message.id)
     snapshot = await snapshot_for(principal, request.server_slug, version)
     if snapshot is None:
         return _unknown_server(request, message.id)
+    call = DownstreamCall.for_request(
+        message.id, message.params, outlet=outlet, session_nonce=None, features=ClientFeatures()
+    )
     try:
-        result = await modern.answer(principal, snapshot, message)
+        result = await modern.answer(principal, snapshot, message, call)
     except JsonRpcError as exc:
         return _error(exc.http_status, exc, message.id)
     return McpReply(200, result_message(message.id, result))
@@ -116,7 +156,10 @@ def _initialize(principal: Principal, snapshot, message: Message) -> McpReply:
     except JsonRpcError as exc:
         return _error(exc.http_status, exc, message.id)
     session = session_issue(
-        principal=principal, server_slug=snapshot.server_slug, protocol_version=result["protocolVersion"]
+        principal=principal,
+        server_slug=snapshot.server_slug,
+        protocol_version=result["protocolVersion"],
+        client_features=ClientFeatures.from_capabilities(message.params.get("capabilities")).bits,
     )
     return McpReply(200, result_message(message.id, result), {"Mcp-Session-Id": session.id})
 
@@ -134,4 +177,5 @@ async def delete(request: McpRequest) -> McpReply:
     if session is None:
         return _unknown_session()
     session_end(session)
+    upstream_pool().release_client_session(session.nonce)
     return McpReply(204)

@@ -47,7 +47,9 @@ async def _error(gateway: Gateway, method: str, params: dict) -> dict:
 async def test_initialize_advertises_what_the_server_offers(full_server, closed_pool):
     gateway = Gateway("/servers/full/mcp", full_server["token"])
     capabilities = (await gateway.initialize())["json"]["result"]["capabilities"]
-    assert set(capabilities) == {"tools", "resources", "prompts", "completions"}
+    assert set(capabilities) == {"tools", "resources", "prompts", "completions", "logging"}
+    # The fixture upstream is pooled: its resource updates could not be told apart per client.
+    assert capabilities["resources"] == {"subscribe": False, "listChanged": True}
 
 
 async def test_a_tools_only_server_of_another_upstream_offers_no_prompts(gateway):

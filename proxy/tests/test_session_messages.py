@@ -5,14 +5,8 @@ import asyncio
 
 import pytest
 
-from proxy.protocol.jsonrpc import Message
-from proxy.protocol.session_messages import (
-    ConversationEnded,
-    ConversationRefused,
-    cancelled_request_id,
-    conversation_open,
-    message_reply,
-)
+from proxy.protocol.jsonrpc import Message, cancelled_request_id
+from proxy.protocol.session_messages import ConversationEnded, ConversationRefused, conversation_open, message_reply
 from proxy.protocol.session_tasks import RequestTasks
 from proxy.sessions import session_end
 

@@ -16,7 +16,7 @@ async def test_initialize_issues_a_session_and_negotiates_the_version(gateway):
     response = await gateway.initialize()
     assert response["status"] == 200
     assert response["json"]["result"]["protocolVersion"] == "2025-06-18"
-    assert response["json"]["result"]["capabilities"]["tools"] == {"listChanged": False}
+    assert response["json"]["result"]["capabilities"]["tools"] == {"listChanged": True}
     assert gateway.session_id and gateway.session_id.isascii() and gateway.session_id.isprintable()
 
 

@@ -6,6 +6,7 @@ import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx2
 from mcp import Client, StdioServerParameters
@@ -42,13 +43,16 @@ async def _stderr_to_log(target: UpstreamTarget):
 
 
 @asynccontextmanager
-async def upstream_client(target: UpstreamTarget) -> AsyncIterator[Client]:
+async def upstream_client(target: UpstreamTarget, options: dict[str, Any] | None = None) -> AsyncIterator[Client]:
     """An initialized SDK client for ``target``; over HTTP the era is detected (``server/discover``, else
-    ``initialize``). A stdio command runs in its own process group, terminated with the session (SDK behaviour)."""
+    ``initialize``) unless ``options`` pin ``mode``. A stdio command runs in its own process group, terminated with
+    the session (SDK behaviour). ``options`` are ``mcp.Client`` keyword arguments (callbacks for the upstream's
+    server→client traffic, ``mode``)."""
+    options = {"mode": "auto", "cache": None, "client_info": CLIENT_INFO, **(options or {})}
     if target.transport == "stdio":
         parameters = StdioServerParameters(command=target.command, args=list(target.args), env=dict(target.env) or None)
         async with _stderr_to_log(target) as errlog:
-            async with Client(stdio_client(parameters, errlog=errlog), mode="auto", cache=None, client_info=CLIENT_INFO) as client:
+            async with Client(stdio_client(parameters, errlog=errlog), **options) as client:
                 yield client
         return
     headers = dict(target.headers)
@@ -56,11 +60,11 @@ async def upstream_client(target: UpstreamTarget) -> AsyncIterator[Client]:
         transport = sse_client(
             target.url, headers=headers, timeout=target.timeout_seconds, sse_read_timeout=STREAM_READ_TIMEOUT
         )
-        async with Client(transport, mode="legacy", cache=None, client_info=CLIENT_INFO) as client:
+        async with Client(transport, **{**options, "mode": "legacy"}) as client:
             yield client
         return
     timeout = httpx2.Timeout(target.timeout_seconds, read=STREAM_READ_TIMEOUT)
     async with httpx2.AsyncClient(headers=headers, timeout=timeout) as http:
         transport = streamable_http_client(target.url, http_client=http)
-        async with Client(transport, mode="auto", cache=None, client_info=CLIENT_INFO) as client:
+        async with Client(transport, **options) as client:
             yield client

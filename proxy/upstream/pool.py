@@ -3,11 +3,16 @@
 The SDK client is an async context manager whose task group must be entered and left by one task, so each pooled
 session is held open by a small owner task; calls from any task are multiplexed on it. A session that breaks is
 dropped and opened again on the next call; a call that failed before reaching the upstream is retried once.
+
+An upstream bound per client session gets one session per (upstream, client session) instead, whose server→client
+traffic is relayed to that client; it closes when the client session ends or after it has idled for
+``GATEHOUSE_BOUND_SESSION_IDLE_SECONDS``.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,7 +22,11 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST
 
+from django.conf import settings
+
 from catalog.snapshot import UpstreamTarget
+from proxy.protocol.calls import DownstreamCall
+from proxy.upstream.callbacks import session_callbacks
 from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
@@ -51,8 +60,11 @@ def _undelivered(exc: BaseException) -> bool:
 
 
 class PooledSession:
-    def __init__(self, target: UpstreamTarget) -> None:
+    def __init__(self, target: UpstreamTarget, key: tuple, options: dict[str, Any] | None = None) -> None:
         self.target = target
+        self.key = key
+        self.options = options
+        self.last_used = time.monotonic()
         self._client: Client | None = None
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
@@ -90,7 +102,7 @@ class PooledSession:
 
     async def _hold(self, ready: asyncio.Future[Client]) -> None:
         try:
-            async with upstream_client(self.target) as client:
+            async with upstream_client(self.target, self.options) as client:
                 ready.set_result(client)
                 await self._stop.wait()
         except BaseException as exc:  # noqa: BLE001 - the owner task reports, the callers decide
@@ -124,25 +136,58 @@ class UpstreamPool:
     def __init__(self) -> None:
         self._sessions: dict[tuple, PooledSession] = {}
         self._closing: set[asyncio.Task] = set()
+        self._reaper: asyncio.Task | None = None
 
-    def _session(self, target: UpstreamTarget) -> PooledSession:
-        pooled = self._sessions.get(target.pool_key)
+    def _session(self, target: UpstreamTarget, call: DownstreamCall | None) -> PooledSession:
+        nonce = call.session_nonce if call is not None and target.bound_to_client_session else None
+        key = target.pool_key if nonce is None else (*target.pool_key, nonce)
+        pooled = self._sessions.get(key)
         if pooled is None:
-            pooled = self._sessions[target.pool_key] = PooledSession(target)
+            options = None
+            if nonce is not None:
+                options = session_callbacks(nonce, call.features, timeout=target.timeout_seconds)
+                self._reap_idle_later()
+            pooled = self._sessions[key] = PooledSession(target, key, options)
+        pooled.last_used = time.monotonic()
         return pooled
 
     def _drop(self, pooled: PooledSession) -> None:
         """Forget a broken session at once; its teardown runs in the background so the caller is not held."""
-        if self._sessions.get(pooled.target.pool_key) is pooled:
-            del self._sessions[pooled.target.pool_key]
+        if self._sessions.get(pooled.key) is pooled:
+            del self._sessions[pooled.key]
         closing = asyncio.create_task(pooled.close())
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
 
-    async def request(self, target: UpstreamTarget, operation: Operation) -> dict[str, Any]:
-        """Run ``operation`` on the pooled session; returns the result as JSON-ready data or raises UpstreamError."""
+    def release_client_session(self, nonce: str) -> None:
+        """The client session ended: close the upstream sessions bound to it."""
+        for key, pooled in list(self._sessions.items()):
+            if len(key) > len(pooled.target.pool_key) and key[-1] == nonce:
+                self._drop(pooled)
+
+    def _reap_idle_later(self) -> None:
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.create_task(self._reap_idle(), name="upstream-pool:reaper")
+
+    async def _reap_idle(self) -> None:
+        """Close bound sessions whose client has gone quiet; stop when none are left."""
+        idle = settings.GATEHOUSE_BOUND_SESSION_IDLE_SECONDS
+        while True:
+            await asyncio.sleep(min(idle, 30))
+            bound = [p for k, p in self._sessions.items() if len(k) > len(p.target.pool_key)]
+            for pooled in bound:
+                if time.monotonic() - pooled.last_used > idle:
+                    self._drop(pooled)
+            if not bound:
+                return
+
+    async def request(
+        self, target: UpstreamTarget, operation: Operation, call: DownstreamCall | None = None
+    ) -> dict[str, Any]:
+        """Run ``operation`` on the upstream session for ``call`` (pooled, or bound to the call's client session);
+        returns the result as JSON-ready data or raises UpstreamError."""
         for attempt in (1, 2):
-            pooled = self._session(target)
+            pooled = self._session(target, call)
             try:
                 async with asyncio.timeout(target.timeout_seconds):
                     client = await pooled.client()
@@ -175,6 +220,8 @@ class UpstreamPool:
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
         sessions, self._sessions = list(self._sessions.values()), {}
         await asyncio.gather(*(pooled.close() for pooled in sessions), *self._closing, return_exceptions=True)
 
