@@ -11,12 +11,15 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from proxy import relay
 from proxy.protocol import legacy_sse
 from proxy.protocol.jsonrpc import JsonRpcError, parse_message
-from proxy.protocol.session_messages import ConversationEnded, ConversationRefused, conversation_check
+from proxy.protocol.session_messages import ConversationRefused
 from proxy.protocol.session_tasks import RequestTasks
+from proxy.protocol.standing import standing_watch
 from proxy.protocol.streamable import McpReply, McpRequest
 from proxy.sessions import session_end
+from proxy.upstream.pool import upstream_pool
 from proxy.transports.http import FORBIDDEN_HOST, McpHttpConsumer, encode_json, error_reply
 from proxy.transports.origin import origin_allowed
 from proxy.transports.scope import scope_server_slug
@@ -41,9 +44,9 @@ class LegacySseStreamConsumer(McpHttpConsumer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.conversation = None
-        self.group: str | None = None
+        self.groups: set[str] = set()
         self.tasks: RequestTasks | None = None
-        self.keepalive: asyncio.Task | None = None
+        self.watch: asyncio.Task | None = None
         self.ended = False
 
     async def http_request(self, message):
@@ -67,15 +70,22 @@ class LegacySseStreamConsumer(McpHttpConsumer):
         except ConversationRefused as refused:
             await self._refuse(refused.reply)
         session = self.conversation.session
-        self.group = legacy_sse.stream_group(session)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self._join(session.nonce)
+        relay.standing_mark(session.nonce)
         self.tasks = RequestTasks(self.conversation, deliver=self._deliver, end=self._end)
         await self.send_headers(status=200, headers=STREAM_HEADERS)
         uri = legacy_sse.messages_uri(
             root_path=self.scope.get("root_path", ""), server_slug=session.server_slug, session_id=session.id
         )
         await self.send_body(f"event: endpoint\ndata: {uri}\n\n".encode(), more_body=True)
-        self.keepalive = asyncio.create_task(self._keep_alive())
+        self.watch = asyncio.create_task(self._watch())
+
+    async def _join(self, nonce: str) -> None:
+        """Listen for the session's client messages and for what the gateway relays to it; joining again
+        refreshes the memberships, which channels_redis forgets after its group expiry."""
+        for group in (legacy_sse.stream_group(self.conversation.session), relay.session_group(nonce)):
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups.add(group)
 
     async def mcp_message(self, event) -> None:
         if self.tasks is None or self.ended:
@@ -85,6 +95,9 @@ class LegacySseStreamConsumer(McpHttpConsumer):
         except JsonRpcError:
             return  # checked when it was POSTed; nothing else sends to this group
         await self.tasks.receive(message)
+
+    async def mcp_outbound(self, event) -> None:
+        await self._deliver(event["message"])
 
     async def mcp_stream_end(self, event) -> None:
         await self._close()
@@ -107,35 +120,37 @@ class LegacySseStreamConsumer(McpHttpConsumer):
         await self.send_body(b"", more_body=False)
         await self.channel_layer.send(self.channel_name, {"type": END_EVENT})
 
+    async def _watch(self) -> None:
+        try:
+            reason = await standing_watch(
+                self.conversation, send=self._deliver, keepalive=self._keep_alive, join=self._join
+            )
+        except Exception:
+            logger.exception("Legacy SSE stream watch failed; closing the stream")
+            reason = "internal error"
+        await self._end(reason)
+
     async def _keep_alive(self) -> None:
-        while not self.ended:
-            await asyncio.sleep(settings.GATEHOUSE_SSE_KEEPALIVE_SECONDS)
-            try:
-                await conversation_check(self.conversation)
-                # Re-joining refreshes the membership, which channels_redis forgets after its group_expiry.
-                await self.channel_layer.group_add(self.group, self.channel_name)
-            except ConversationEnded as ended:
-                await self._end(str(ended))
-                return
-            except Exception:
-                logger.exception("Legacy SSE keepalive check failed; the stream stays open")
-            if not self.ended:
-                await self.send_body(b": keepalive\n\n", more_body=True)
+        if not self.ended:
+            await self.send_body(b": keepalive\n\n", more_body=True)
 
     async def _close(self) -> None:
         """The stream is gone: stop its work and end its session, so its POST URI answers 404 from now on."""
-        if self.keepalive is not None:
-            self.keepalive.cancel()
-            await asyncio.gather(self.keepalive, return_exceptions=True)
-            self.keepalive = None
+        if self.watch is not None and self.watch is not asyncio.current_task():
+            self.watch.cancel()
+            await asyncio.gather(self.watch, return_exceptions=True)
+        self.watch = None
         if self.tasks is not None:
             await self.tasks.stop()
             self.tasks = None
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
+        for group in self.groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups.clear()
         if self.conversation is not None and self.conversation.session is not None:
+            nonce = self.conversation.session.nonce
             session_end(self.conversation.session)
+            relay.standing_clear(nonce)
+            upstream_pool().release_client_session(nonce)
             self.conversation = None
 
 

@@ -7,6 +7,7 @@ query string, which ends up in access logs. The bearer entry is never selected a
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -14,10 +15,13 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from proxy import relay
 from proxy.protocol.jsonrpc import JsonRpcError, error_message, parse_message
 from proxy.protocol.session_messages import ConversationRefused, conversation_open
 from proxy.protocol.session_tasks import RequestTasks
+from proxy.protocol.standing import standing_watch
 from proxy.sessions import session_end
+from proxy.upstream.pool import upstream_pool
 from proxy.transports.http import encode_json
 from proxy.transports.origin import origin_allowed
 from proxy.transports.scope import DirectDispatch, scope_headers, scope_server_slug
@@ -47,13 +51,15 @@ def handshake_authorization(headers: Mapping[str, str], subprotocols: Sequence[s
 
 
 class McpWebsocketConsumer(DirectDispatch, AsyncWebsocketConsumer):
-    # One connection, one conversation: nothing reaches it through the channel layer.
-    channel_layer_alias = None
+    """One connection, one conversation; what the gateway relays to its session arrives through the channel layer
+    (the session's group, joined once ``initialize`` has opened the session)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.conversation = None
         self.tasks: RequestTasks | None = None
+        self.watch: asyncio.Task | None = None
+        self.group: str | None = None
         self.closed = False
 
     async def connect(self) -> None:
@@ -71,6 +77,26 @@ class McpWebsocketConsumer(DirectDispatch, AsyncWebsocketConsumer):
             await self._deny(refused.reply.message["error"]["message"])
         self.tasks = RequestTasks(self.conversation, deliver=self._deliver, end=self._end)
         await self.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in subprotocols else None)
+        self.watch = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        try:
+            reason = await standing_watch(self.conversation, send=self._deliver, keepalive=self._no_keepalive,
+                                          join=self._join)
+        except Exception:
+            logger.exception("WebSocket watch failed; closing the connection")
+            reason = "internal error"
+        await self._end(reason)
+
+    async def _no_keepalive(self) -> None:
+        """WebSocket servers ping at the protocol level; nothing to add."""
+
+    async def _join(self, nonce: str) -> None:
+        self.group = relay.session_group(nonce)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+
+    async def mcp_outbound(self, event) -> None:
+        await self._deliver(event["message"])
 
     async def _deny(self, reason: str) -> None:
         """Refuse the handshake; the server answers it with 403.
@@ -119,10 +145,18 @@ class McpWebsocketConsumer(DirectDispatch, AsyncWebsocketConsumer):
 
     async def disconnect(self, code) -> None:
         self.closed = True
+        if self.watch is not None:
+            self.watch.cancel()
+            await asyncio.gather(self.watch, return_exceptions=True)
         if self.tasks is not None:
             await self.tasks.stop()
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
         if self.conversation is not None and self.conversation.session is not None:
+            nonce = self.conversation.session.nonce
             session_end(self.conversation.session)
+            relay.standing_clear(nonce)
+            upstream_pool().release_client_session(nonce)
 
 
 class UnknownWebsocketPath(DirectDispatch, AsyncWebsocketConsumer):
