@@ -13,8 +13,13 @@ from config.cache import process_cache
 _PREFIX = "gatehouse:mcp-events:"
 
 
-def stream_id_new(nonce: str) -> str:
-    return f"{nonce}.{secrets.token_hex(6)}"
+def stream_id_new(nonce: str, *, standing: bool) -> str:
+    """A new stream of session ``nonce``: its standing GET stream (``g``) or the response to one POST (``p``)."""
+    return f"{nonce}.{'g' if standing else 'p'}{secrets.token_hex(6)}"
+
+
+def is_standing(stream_id: str) -> bool:
+    return stream_id.rpartition(".")[2].startswith("g")
 
 
 def stream_group(stream_id: str) -> str:

@@ -15,7 +15,7 @@ from proxy.protocol.admission import aggregate_refusal
 from proxy.protocol.calls import ClientFeatures, DownstreamCall, Outlet
 from proxy.protocol.handlers import CallContext, handle_request, initialize_result
 from proxy.protocol.jsonrpc import INVALID_REQUEST, JsonRpcError, Message, error_message, result_message
-from proxy.protocol.streamable import McpReply, unauthorized
+from proxy.protocol.replies import McpReply, unauthorized
 from proxy.sessions import McpSession, session_issue, session_resolve
 from proxy.snapshots import snapshot_for
 from teams.principal import Principal

@@ -1,10 +1,9 @@
 """Streamable HTTP semantics (handshake era), independent of the socket: a request in, a reply out."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from proxy import relay
+from proxy import event_store, relay
 from proxy.protocol import modern, versions
 from proxy.protocol.access import authenticate
 from proxy.protocol.admission import aggregate_refusal
@@ -15,43 +14,33 @@ from proxy.protocol.jsonrpc import (
     JsonRpcError,
     Message,
     cancelled_request_id,
-    error_message,
     parse_message,
     result_message,
 )
+from proxy.protocol.replies import McpReply, McpRequest, unauthorized
+from proxy.protocol.replies import error_reply as _error
+from proxy.protocol.session_messages import Conversation
 from proxy.sessions import McpSession, session_end, session_issue, session_resolve
-from proxy.upstream.pool import upstream_pool
 from proxy.snapshots import snapshot_for
+from proxy.upstream.pool import upstream_pool
 from teams.principal import Principal
+
+__all__ = ["McpReply", "McpRequest", "StandingStream", "delete", "get", "post", "unauthorized"]
 
 SESSION_HEADER = "mcp-session-id"
 VERSION_HEADER = "mcp-protocol-version"
+LAST_EVENT_HEADER = "last-event-id"
+EVENT_STREAM = "text/event-stream"
 
 
-@dataclass(frozen=True, slots=True)
-class McpRequest:
-    server_slug: str
-    headers: dict[str, str]
-    body: bytes = b""
+class ResponseOutlet(Outlet):
+    """The response of one POST, as the protocol sees it: it may stream, and may be resumed later."""
 
+    def resumable(self, stream_id: str) -> None:
+        """Keep this response's events under ``stream_id`` so the client can resume it after a disconnect."""
 
-@dataclass(slots=True)
-class McpReply:
-    status: int
-    message: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _error(status: int, error: JsonRpcError, request_id=None, headers: dict[str, str] | None = None) -> McpReply:
-    return McpReply(status, error_message(request_id, error), headers or {})
-
-
-def unauthorized() -> McpReply:
-    return _error(
-        401,
-        JsonRpcError(INVALID_REQUEST, "Unauthorized: send 'Authorization: Bearer <token>' with a valid Gatehouse token."),
-        headers={"WWW-Authenticate": 'Bearer realm="gatehouse", error="invalid_token"'},
-    )
+    def cancel_on_disconnect(self) -> None:
+        """Closing this response cancels the call (the stateless era's rule)."""
 
 
 def _unknown_server(request: McpRequest, request_id=None) -> McpReply:
@@ -62,7 +51,7 @@ def _unknown_session(request_id=None) -> McpReply:
     return _error(404, JsonRpcError(INVALID_REQUEST, "Session not found: initialize a new session."), request_id)
 
 
-async def post(request: McpRequest, outlet: Outlet | None = None) -> McpReply:
+async def post(request: McpRequest, outlet: ResponseOutlet | None = None) -> McpReply:
     """One POSTed message. ``outlet`` carries what the upstream sends while a request is answered (progress, log
     messages, server→client requests), when the transport can stream it."""
     principal, version = await authenticate(request.headers.get("authorization"), server_slug=request.server_slug)
@@ -87,6 +76,8 @@ async def post(request: McpRequest, outlet: Outlet | None = None) -> McpReply:
     session = _session_for(request, principal)
     if not isinstance(session, McpSession):
         return _error(session.http_status, session, message.id)
+    if outlet is not None:
+        outlet.resumable(event_store.stream_id_new(session.nonce, standing=False))
     call = DownstreamCall.for_request(
         message.id, message.params, outlet=outlet, session_nonce=session.nonce,
         features=ClientFeatures.from_bits(session.client_features),
@@ -132,7 +123,7 @@ def _client_message(request: McpRequest, principal: Principal, message: Message)
 
 
 async def _modern_post(
-    request: McpRequest, principal: Principal, version: int, message: Message, outlet: Outlet | None
+    request: McpRequest, principal: Principal, version: int, message: Message, outlet: ResponseOutlet | None
 ) -> McpReply:
     error = modern.rejection(message, request.headers)
     if error is not None:
@@ -140,6 +131,8 @@ async def _modern_post(
     snapshot = await snapshot_for(principal, request.server_slug, version)
     if snapshot is None:
         return _unknown_server(request, message.id)
+    if outlet is not None:
+        outlet.cancel_on_disconnect()
     call = DownstreamCall.for_request(
         message.id, message.params, outlet=outlet, session_nonce=None, features=ClientFeatures()
     )
@@ -162,6 +155,53 @@ def _initialize(principal: Principal, snapshot, message: Message) -> McpReply:
         client_features=ClientFeatures.from_capabilities(message.params.get("capabilities")).bits,
     )
     return McpReply(200, result_message(message.id, result), {"Mcp-Session-Id": session.id})
+
+
+@dataclass(frozen=True, slots=True)
+class StandingStream:
+    """A GET stream to open: the session's standing stream, or the resumption of one of its streams after
+    ``resume_after`` (the sequence number of the last event the client saw)."""
+
+    conversation: Conversation
+    stream_id: str
+    resume_after: int | None = None
+
+    @property
+    def nonce(self) -> str:
+        return self.conversation.session.nonce
+
+    @property
+    def standing(self) -> bool:
+        return event_store.is_standing(self.stream_id)
+
+
+async def get(request: McpRequest) -> McpReply | StandingStream:
+    """``GET``: open the session's server→client stream, or resume a stream with ``Last-Event-ID``."""
+    authorization = request.headers.get("authorization")
+    principal, _ = await authenticate(authorization, server_slug=request.server_slug)
+    if principal is None:
+        return unauthorized()
+    if SESSION_HEADER not in request.headers:
+        # Stateless clients have no server→client stream; handshake clients must name their session.
+        if request.headers.get(VERSION_HEADER) in modern.MODERN_VERSIONS:
+            return McpReply(405, headers={"Allow": "POST"})
+        return _error(400, JsonRpcError(INVALID_REQUEST, "Bad Request: the Mcp-Session-Id header is required."))
+    if EVENT_STREAM not in request.headers.get("accept", ""):
+        return _error(406, JsonRpcError(INVALID_REQUEST, f"Not Acceptable: a GET stream needs 'Accept: {EVENT_STREAM}'."))
+    session = _session_for(request, principal)
+    if not isinstance(session, McpSession):
+        return _error(session.http_status, session)
+    conversation = Conversation(
+        request.server_slug, authorization, principal, session, protocol_version=session.protocol_version,
+        features=ClientFeatures.from_bits(session.client_features),
+    )
+    last_event_id = request.headers.get(LAST_EVENT_HEADER)
+    if last_event_id is None:
+        return StandingStream(conversation, event_store.stream_id_new(session.nonce, standing=True))
+    resumed = event_store.event_id_parse(last_event_id, nonce=session.nonce)
+    if resumed is None:
+        return _error(400, JsonRpcError(INVALID_REQUEST, "Bad Request: Last-Event-ID names no stream of this session."))
+    return StandingStream(conversation, *resumed)
 
 
 async def delete(request: McpRequest) -> McpReply:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,9 @@ class Gateway:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         communicator = HttpCommunicator(self.application, method, self.path, body=raw, headers=self.headers(**headers))
         response = await communicator.get_response(timeout=30)
+        # The consumer stops by itself once its answer is complete.
+        done, _ = await asyncio.wait([communicator.future], timeout=5)
+        assert done, "the consumer did not stop after answering"
         response["headers"] = {name.decode().lower(): value.decode() for name, value in response["headers"]}
         response["json"] = json.loads(response["body"]) if response["body"].startswith(b"{") else None
         return response

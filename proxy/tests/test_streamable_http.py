@@ -155,11 +155,22 @@ async def test_delete_ends_the_session(gateway):
     assert response["status"] == 404
 
 
-async def test_get_stream_is_not_offered_yet(gateway):
+async def test_get_stream_needs_to_accept_an_event_stream(gateway):
     await gateway.initialize()
-    response = await gateway.send(b"", method="GET")
-    assert response["status"] == 405
-    assert response["headers"]["allow"] == "POST, DELETE"
+    response = await gateway.send(b"", method="GET", accept="application/json")
+    assert response["status"] == 406
+
+
+async def test_get_stream_without_session_is_400(gateway):
+    response = await gateway.send(b"", method="GET", accept="text/event-stream")
+    assert response["status"] == 400
+
+
+async def test_last_event_id_of_another_session_is_400(gateway):
+    await gateway.initialize()
+    response = await gateway.send(b"", method="GET", accept="text/event-stream", last_event_id="someone-else.p1:3")
+    assert response["status"] == 400
+    assert "Last-Event-ID" in response["json"]["error"]["message"]
 
 
 async def test_unsupported_protocol_version_header_is_400(gateway):

@@ -43,15 +43,22 @@ class McpHttpConsumer(DirectDispatch, AsyncHttpConsumer):
         raise NotImplementedError
 
     async def http_request(self, message):
+        body = await self.body_received(message)
+        if body is not None:
+            await self.handle(body)
+            raise StopConsumer()
+
+    async def body_received(self, message) -> bytes | None:
+        """The whole body once its last chunk has arrived, else None; over the cap the client gets 413."""
         self.body.append(message.get("body", b""))
         if sum(map(len, self.body)) > settings.GATEHOUSE_MCP_MAX_BODY_BYTES:
             limit = settings.GATEHOUSE_MCP_MAX_BODY_BYTES
             too_large = JsonRpcError(INVALID_REQUEST, f"Request body exceeds {limit} bytes.")
             await self.send_reply(error_reply(413, too_large))
             raise StopConsumer()
-        if not message.get("more_body"):
-            await self.handle(b"".join(self.body))
-            raise StopConsumer()
+        if message.get("more_body"):
+            return None
+        return b"".join(self.body)
 
     async def http_disconnect(self, message):
         raise StopConsumer()
