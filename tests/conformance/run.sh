@@ -148,6 +148,8 @@ start_gatehouse() {
   mkdir -p "$WORK/var"
   umask 077
   "$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(24))' >"$WORK/var/admin-password"
+  # Embedded defaults (in-memory channel layer, local cache) even when called from a PostgreSQL+Redis test run.
+  unset REDIS_URL
   export DJANGO_SETTINGS_MODULE=config.settings.test
   export GATEHOUSE_VAR_DIR="$WORK/var"
   export DATABASE_URL="sqlite:///$WORK/var/gatehouse.sqlite3"
