@@ -54,7 +54,7 @@ case "$suite" in stable|next|both) ;; *) echo "run.sh: --suite is stable, next o
 WORK="$(mktemp -d -t gatehouse-conformance.XXXXXX)"
 RESULTS="${results:-$WORK/results}"
 mkdir -p "$RESULTS"
-LOGS="$WORK/logs"
+LOGS="$RESULTS/logs"
 mkdir -p "$LOGS"
 pids=()
 
@@ -70,6 +70,7 @@ cleanup() {
   done
   # The throwaway database, generated secrets and token go; results and logs stay for reading.
   rm -rf "$WORK/var"
+  [ -z "$results" ] || rm -rf "$WORK"
   exit "$status"
 }
 trap cleanup EXIT
@@ -176,12 +177,15 @@ start_gatehouse() {
     missing+=("create_server --allow-anonymous")
   fi
   if [ ${#missing[@]} -gt 0 ]; then
+    local lacking
+    lacking="$(printf '%s, ' "${missing[@]}")"
+    lacking="${lacking%, }"
     if [ "$trial_token" -eq 0 ]; then
-      echo "run.sh: this Gatehouse lacks ${missing[*]}; the suite cannot run through it as specified." >&2
+      echo "run.sh: this Gatehouse lacks $lacking; the suite cannot run through it as specified." >&2
       echo "run.sh: --trial-token runs it anyway with a token the CLI is made to send." >&2
       exit 2
     fi
-    echo "!! trial: this Gatehouse lacks ${missing[*]}; running without, with a bearer token"
+    echo "!! trial: this Gatehouse lacks $lacking; running without them, with a bearer token"
   fi
   manage add_upstream "${upstream_args[@]}" | tee "$LOGS/add_upstream.log"
   manage create_server "${server_args[@]}" | tee "$LOGS/create_server.log"
@@ -239,7 +243,7 @@ for name in stable next; do
 done
 
 echo
-echo "== results: $RESULTS (logs: $LOGS)"
+echo "== results: $RESULTS (logs in $LOGS)"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "== unexpected failures in: ${failed[*]}"
   exit 1
