@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install peers run test bench clean
+.PHONY: install peers run test bench conformance clean
 
 $(BIN)/.installed: requirements/base.txt requirements/prod.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,11 @@ $(BIN)/.installed: requirements/base.txt requirements/prod.txt requirements/dev.
 
 install: $(BIN)/.installed
 
-## Node 22 and the MCP Inspector CLI for the tests that drive real peers (optional locally, always in CI).
+## Node 22, the MCP Inspector CLI, the TypeScript SDK and the MCP conformance suite for the tests that drive real
+## peers (optional locally, always in CI).
 peers:
 	npm ci --prefix tests/peers --no-audit --no-fund --loglevel=error
+	npm ci --prefix tests/conformance --no-audit --no-fund --loglevel=error
 
 ## Set up and run Gatehouse on embedded defaults (SQLite, in-memory channel layer, local cache, eager Celery).
 run: install
@@ -32,6 +34,11 @@ test: install
 ## Benchmark: direct upstream calls against calls through Gatehouse.
 bench: install
 	$(BIN)/python bench/run.py
+
+## The MCP conformance suite (0.1.16 and 0.2.0-alpha.12) through a throwaway Gatehouse in front of the fixture
+## upstream; CONFORMANCE_ARGS="--direct" runs it against the fixture alone. See tests/conformance/run.sh.
+conformance: install
+	bash tests/conformance/run.sh $(or $(CONFORMANCE_ARGS),--gateway)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache
