@@ -8,11 +8,13 @@ from typing import Any
 
 from django.conf import settings
 from mcp import types
+from mcp.shared.exceptions import MCPError
 from mcp.types import PromptReference, ResourceTemplateReference
+from mcp_types import HEADER_MISMATCH
 
 from catalog.snapshot import CatalogSnapshot, Route
 from proxy import relay
-from proxy.protocol import versions
+from proxy.protocol import input_required, versions
 from proxy.protocol.calls import DownstreamCall
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
 from proxy.sessions import McpSession
@@ -101,11 +103,42 @@ def _page(listing: tuple[dict[str, Any], ...], params: dict[str, Any], key: str)
 
 
 async def _upstream(ctx: CallContext, route: Route, operation: Operation) -> dict[str, Any]:
+    return _relayed(await _upstream_raw(ctx, route, operation))
+
+
+async def _upstream_raw(ctx: CallContext, route: Route, operation: Operation) -> dict[str, Any]:
     try:
-        result = await upstream_pool().request(route.upstream, operation, ctx.call)
+        return await upstream_pool().request(route.upstream, operation, ctx.call)
     except UpstreamError as exc:
         raise JsonRpcError(exc.code, str(exc), data=exc.data) from None
-    return _relayed(result)
+
+
+# One round of a request that may need input: (client, inputResponses, upstream requestState) → result.
+Round = Callable[[Any, dict[str, Any] | None, str | None], Awaitable[Any]]
+
+
+async def _interactive(
+    ctx: CallContext, route: Route, binding: input_required.RequestBinding, params: dict[str, Any], send: Round
+) -> dict[str, Any]:
+    """A request the upstream may answer with ``input_required``: passed through, sealed, to a stateless client;
+    bridged into server→client requests for a handshake-era one (see proxy.protocol.input_required)."""
+    responses = params.get("inputResponses")
+    if responses is not None and not isinstance(responses, dict):
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: 'inputResponses' must be an object.")
+    state = input_required.state_open(binding, params["requestState"]) if "requestState" in params else None
+
+    async def attempt(responses: dict[str, Any] | None, state: str | None) -> dict[str, Any]:
+        return await _upstream_raw(ctx, route, lambda client: send(client, responses, state))
+
+    result = await attempt(responses, state)
+    if not input_required.is_input_required(result):
+        return _relayed(result)
+    if ctx.session is None:
+        result = _relayed(input_required.passed_through(binding, result))
+        result["resultType"] = "input_required"
+        return result
+    timeout = route.upstream.timeout_seconds
+    return _relayed(await input_required.bridged(ctx.call, result, attempt, timeout=timeout))
 
 
 def _relayed(result: dict[str, Any]) -> dict[str, Any]:
@@ -138,9 +171,32 @@ async def tools_call(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]
     if route is None:
         raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
     progress = ctx.call.progress if ctx.call is not None and ctx.call.progress_token is not None else None
-    return await _upstream(
-        ctx, route, lambda client: client.call_tool(route.original_name, arguments, progress_callback=progress)
-    )
+
+    async def send(client, responses, state):
+        async def call():
+            return await client.session.call_tool(
+                route.original_name, arguments, progress_callback=progress, input_responses=responses,
+                request_state=state, allow_input_required=True, allow_claimed=True,
+            )
+        try:
+            return await call()
+        except MCPError as exc:
+            # A 2026-07-28 upstream checks Mcp-Param-* headers the session derives from the tool's listing.
+            if exc.code != HEADER_MISMATCH:
+                raise
+            await _relist_tools(client)
+            return await call()
+
+    binding = input_required.RequestBinding(ctx.principal, "tools/call", name, arguments)
+    return await _interactive(ctx, route, binding, params, send)
+
+
+async def _relist_tools(client) -> None:
+    cursor = None
+    for _ in range(100):
+        cursor = (await client.session.list_tools(params=types.PaginatedRequestParams(cursor=cursor))).next_cursor
+        if cursor is None:
+            return
 
 
 async def prompts_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -153,7 +209,10 @@ async def prompts_get(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any
     route = ctx.snapshot.prompts.get(name)
     if route is None:
         raise JsonRpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
-    return await _upstream(ctx, route, lambda client: client.get_prompt(route.original_name, arguments))
+    binding = input_required.RequestBinding(ctx.principal, "prompts/get", name, arguments)
+    return await _interactive(ctx, route, binding, params, lambda client, responses, state: client.session.get_prompt(
+        route.original_name, arguments, input_responses=responses, request_state=state, allow_input_required=True,
+    ))
 
 
 async def resources_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +228,10 @@ async def resources_read(ctx: CallContext, params: dict[str, Any]) -> dict[str, 
     route = ctx.snapshot.resource_route(uri)
     if route is None:
         raise JsonRpcError(RESOURCE_NOT_FOUND, "Resource not found", data={"uri": uri})
-    return await _upstream(ctx, route, lambda client: client.read_resource(route.original_name))
+    binding = input_required.RequestBinding(ctx.principal, "resources/read", uri, None)
+    return await _interactive(ctx, route, binding, params, lambda client, responses, state: client.session.read_resource(
+        route.original_name, input_responses=responses, request_state=state, allow_input_required=True,
+    ))
 
 
 async def _subscription(ctx: CallContext, params: dict[str, Any], subscribe: bool) -> dict[str, Any]:

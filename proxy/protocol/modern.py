@@ -9,19 +9,25 @@ from __future__ import annotations
 from typing import Any
 
 from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, InboundLadderRejection, classify_inbound_request
-from mcp_types import PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY
+from mcp.shared.inbound import validate_mcp_param_headers
+from mcp_types import CLIENT_CAPABILITIES_META_KEY, PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY
 
 from catalog.snapshot import CatalogSnapshot
-from proxy.protocol import versions
-from proxy.protocol.calls import DownstreamCall
-from proxy.protocol.handlers import SERVER_VERSION, CallContext, handle_request, server_capabilities
-from proxy.protocol.jsonrpc import METHOD_NOT_FOUND, JsonRpcError, Message
+from proxy.protocol.calls import ClientFeatures, DownstreamCall
+from proxy.protocol.handlers import (
+    RESOURCE_NOT_FOUND,
+    SERVER_VERSION,
+    CallContext,
+    handle_request,
+    server_capabilities,
+)
+from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError, Message
 from teams.principal import Principal
 
 MODERN_VERSIONS = ("2026-07-28",)
 # Results that depend on who asks: clients may cache them for this principal only, and not for long.
 # Removed in 2026-07-28 (subscriptions/listen replaces subscribe; logging is opted into per request).
-_HANDSHAKE_ONLY = frozenset({"resources/subscribe", "resources/unsubscribe", "logging/setLevel"})
+_HANDSHAKE_ONLY = frozenset({"ping", "resources/subscribe", "resources/unsubscribe", "logging/setLevel"})
 _CACHEABLE = frozenset({"server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list"})
 
 
@@ -48,9 +54,30 @@ def rejection(message: Message, headers: dict[str, str]) -> JsonRpcError | None:
     if isinstance(verdict, InboundLadderRejection):
         data = verdict.data
         if verdict.code == -32022:
-            data = {"supported": [*versions.HANDSHAKE_VERSIONS, *MODERN_VERSIONS], "requested": (data or {}).get("requested")}
+            # The same list server/discover gives; handshake-era clients find their versions through initialize.
+            data = {"supported": list(MODERN_VERSIONS), "requested": (data or {}).get("requested")}
         return JsonRpcError(verdict.code, verdict.message, data=data, http_status=http_status(verdict.code))
     return None
+
+
+def client_features(message: Message) -> ClientFeatures:
+    """What a stateless client says it can answer, in the request's ``_meta``."""
+    meta = message.params.get("_meta")
+    return ClientFeatures.from_capabilities(meta.get(CLIENT_CAPABILITIES_META_KEY) if isinstance(meta, dict) else None)
+
+
+def param_header_rejection(snapshot: CatalogSnapshot, message: Message, headers: dict[str, str]) -> JsonRpcError | None:
+    """``Mcp-Param-*`` headers must mirror the arguments the tool marks with ``x-mcp-header`` (-32020)."""
+    if message.method != "tools/call":
+        return None
+    name, arguments = message.params.get("name"), message.params.get("arguments") or {}
+    listing = next((tool for tool in snapshot.tool_listing if tool["name"] == name), None)
+    if listing is None or not isinstance(arguments, dict):
+        return None
+    verdict = validate_mcp_param_headers(listing.get("inputSchema") or {}, arguments, headers)
+    if verdict is None:
+        return None
+    return JsonRpcError(verdict.code, verdict.message, data=verdict.data, http_status=http_status(verdict.code))
 
 
 def _stamped(method: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -87,6 +114,9 @@ async def answer(
         context = CallContext(principal, snapshot, None, call)
         result = await handle_request(context, message.method, message.params)
     except JsonRpcError as exc:
+        if exc.code == RESOURCE_NOT_FOUND:
+            # 2026-07-28 (SEP-2164): an unknown resource is invalid params, still naming the URI.
+            exc.code = INVALID_PARAMS
         exc.http_status = http_status(exc.code)
         raise
     return _stamped(message.method, result)

@@ -131,10 +131,13 @@ async def _modern_post(
     snapshot = await snapshot_for(principal, request.server_slug, version)
     if snapshot is None:
         return _unknown_server(request, message.id)
+    error = modern.param_header_rejection(snapshot, message, request.headers)
+    if error is not None:
+        return _error(error.http_status, error, message.id)
     if outlet is not None:
         outlet.cancel_on_disconnect()
     call = DownstreamCall.for_request(
-        message.id, message.params, outlet=outlet, session_nonce=None, features=ClientFeatures()
+        message.id, message.params, outlet=outlet, session_nonce=None, features=modern.client_features(message)
     )
     try:
         result = await modern.answer(principal, snapshot, message, call)

@@ -5,7 +5,8 @@ from channels.consumer import get_handler_name
 
 
 def scope_headers(scope: dict) -> dict[str, str]:
-    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    # Values are trimmed: HTTP allows optional whitespace around them, and some servers (httptools) keep it.
+    return {name.decode("latin-1").lower(): value.decode("latin-1").strip() for name, value in scope["headers"]}
 
 
 def scope_server_slug(scope: dict) -> str:

@@ -75,3 +75,28 @@ def session_callbacks(nonce: str, features: ClientFeatures, *, timeout: float) -
     if features.roots:
         callbacks["list_roots_callback"] = roots
     return callbacks
+
+
+def advertised_callbacks(features: ClientFeatures) -> dict[str, Any]:
+    """Keyword arguments for a pooled ``mcp.Client`` that advertises what its clients can answer.
+
+    Its calls come back ``input_required`` and Gatehouse relays those requests itself (proxy.protocol.input_required);
+    these callbacks only run if a handshake-era upstream sends a real request on the shared session, which cannot
+    be told apart per client.
+    """
+
+    async def refuse(context, params=None):
+        return types.ErrorData(
+            code=types.INVALID_REQUEST,
+            message="Gatehouse cannot relay server-to-client requests on a pooled upstream session: bind this "
+            "upstream per client session.",
+        )
+
+    callbacks: dict[str, Any] = {}
+    if features.sampling:
+        callbacks["sampling_callback"] = refuse
+    if features.elicitation:
+        callbacks["elicitation_callback"] = refuse
+    if features.roots:
+        callbacks["list_roots_callback"] = refuse
+    return callbacks

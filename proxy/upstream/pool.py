@@ -25,8 +25,8 @@ from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST
 from django.conf import settings
 
 from catalog.snapshot import UpstreamTarget
-from proxy.protocol.calls import DownstreamCall
-from proxy.upstream.callbacks import session_callbacks
+from proxy.protocol.calls import ClientFeatures, DownstreamCall
+from proxy.upstream.callbacks import advertised_callbacks, session_callbacks
 from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
@@ -60,10 +60,14 @@ def _undelivered(exc: BaseException) -> bool:
 
 
 class PooledSession:
-    def __init__(self, target: UpstreamTarget, key: tuple, options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, target: UpstreamTarget, key: tuple, options: dict[str, Any] | None = None, *, bound: bool = False
+    ) -> None:
         self.target = target
         self.key = key
         self.options = options
+        # Bound to one client session (its key ends with the session's nonce), not shared.
+        self.bound = bound
         self.last_used = time.monotonic()
         self._client: Client | None = None
         self._lock = asyncio.Lock()
@@ -140,14 +144,23 @@ class UpstreamPool:
 
     def _session(self, target: UpstreamTarget, call: DownstreamCall | None) -> PooledSession:
         nonce = call.session_nonce if call is not None and target.bound_to_client_session else None
-        key = target.pool_key if nonce is None else (*target.pool_key, nonce)
+        features = call.features if call is not None else ClientFeatures()
+        if nonce is not None:
+            key = (*target.pool_key, nonce)
+        elif features.bits:
+            # Pooled, but per set of client capabilities: the upstream asks only for input the client can give.
+            key = (*target.pool_key, f"features:{features.bits}")
+        else:
+            key = target.pool_key
         pooled = self._sessions.get(key)
         if pooled is None:
             options = None
             if nonce is not None:
-                options = session_callbacks(nonce, call.features, timeout=target.timeout_seconds)
+                options = session_callbacks(nonce, features, timeout=target.timeout_seconds)
                 self._reap_idle_later()
-            pooled = self._sessions[key] = PooledSession(target, key, options)
+            elif features.bits:
+                options = advertised_callbacks(features)
+            pooled = self._sessions[key] = PooledSession(target, key, options, bound=nonce is not None)
         pooled.last_used = time.monotonic()
         return pooled
 
@@ -162,7 +175,7 @@ class UpstreamPool:
     def release_client_session(self, nonce: str) -> None:
         """The client session ended: close the upstream sessions bound to it."""
         for key, pooled in list(self._sessions.items()):
-            if len(key) > len(pooled.target.pool_key) and key[-1] == nonce:
+            if key[-1] == nonce and pooled.bound:
                 self._drop(pooled)
 
     def _reap_idle_later(self) -> None:
@@ -174,7 +187,7 @@ class UpstreamPool:
         idle = settings.GATEHOUSE_BOUND_SESSION_IDLE_SECONDS
         while True:
             await asyncio.sleep(min(idle, 30))
-            bound = [p for k, p in self._sessions.items() if len(k) > len(p.target.pool_key)]
+            bound = [pooled for pooled in self._sessions.values() if pooled.bound]
             for pooled in bound:
                 if time.monotonic() - pooled.last_used > idle:
                     self._drop(pooled)
