@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import FixtureUpstream, gatehouse_server
+from tests.processes import CONFORMANCE_SERVER, FixtureUpstream, gatehouse_server
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +63,14 @@ def admin_user(db):
 def upstream_process():
     """The fixture upstream MCP server, a real process for the whole session."""
     upstream = FixtureUpstream().start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="session")
+def conformance_upstream():
+    """The conformance fixture server: tools that sample, elicit, log, report progress and answer input_required."""
+    upstream = FixtureUpstream(script=CONFORMANCE_SERVER).start()
     yield upstream
     upstream.stop()
 

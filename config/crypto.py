@@ -32,6 +32,9 @@ def unseal(sealed: str, *, purpose: str) -> str:
         raise SecretDecryptionError(f"No encryption key with id {key_id!r} is configured.")
     try:
         raw = base64.urlsafe_b64decode(encoded)
+        if base64.urlsafe_b64encode(raw).decode() != encoded:
+            # Lenient base64 ignores anything after the padding; a sealed value has exactly one spelling.
+            raise ValueError("not canonical base64")
         return AESGCM(key).decrypt(raw[:12], raw[12:], purpose.encode()).decode()
     except (InvalidTag, ValueError):
         raise SecretDecryptionError(f"A secret sealed with key {key_id!r} could not be decrypted.") from None

@@ -15,6 +15,8 @@ import httpx2
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_SERVER = ROOT / "tests" / "fixtures" / "upstream_server.py"
+# The conformance suite's fixtures: sampling, elicitation, logging, progress, subscriptions and MRTR tools.
+CONFORMANCE_SERVER = ROOT / "tests" / "fixtures" / "conformance_server.py"
 
 
 def free_port() -> int:
@@ -66,7 +68,11 @@ def running(command: list[str], port: int, env: dict[str, str] | None = None, lo
 class FixtureUpstream:
     """The fixture MCP server (tests/fixtures/upstream_server.py) as a real process that can be stopped and restarted."""
 
-    def __init__(self, port: int | None = None, *, transport: str = "streamable-http", hide: tuple[str, ...] = ()):
+    def __init__(
+        self, port: int | None = None, *, transport: str = "streamable-http", hide: tuple[str, ...] = (),
+        script: Path = FIXTURE_SERVER,
+    ):
+        self.script = script
         self.port = port or free_port()
         self.transport = transport
         self.hide = hide
@@ -77,7 +83,7 @@ class FixtureUpstream:
         return f"http://127.0.0.1:{self.port}/{'sse' if self.transport == 'sse' else 'mcp'}"
 
     def start(self) -> FixtureUpstream:
-        command = [sys.executable, str(FIXTURE_SERVER), "--port", str(self.port), "--transport", self.transport]
+        command = [sys.executable, str(self.script), "--port", str(self.port), "--transport", self.transport]
         for name in self.hide:
             command += ["--hide", name]
         self._context = running(command, self.port)

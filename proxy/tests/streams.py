@@ -19,7 +19,8 @@ def _headers(token: str | None, extra: dict[str, str]) -> list[tuple[bytes, byte
 
 
 class SseStream:
-    """A legacy HTTP+SSE stream (``GET …/sse``) read event by event."""
+    """An SSE response read event by event: a legacy HTTP+SSE stream (``GET …/sse``), a Streamable HTTP GET stream,
+    or the SSE answer to a POST (``method="POST"``, the message given to ``open``)."""
 
     def __init__(self, path: str, token: str | None, *, method: str = "GET", **headers: str) -> None:
         from config.asgi import application
@@ -33,10 +34,11 @@ class SseStream:
         self.status: int | None = None
         self.headers: dict[str, str] = {}
         self.ended = False
+        self.last_event_id: str | None = None
         self._buffer = b""
 
-    async def open(self) -> int:
-        await self.communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+    async def open(self, body: bytes = b"") -> int:
+        await self.communicator.send_input({"type": "http.request", "body": body, "more_body": False})
         start = await self.communicator.receive_output(timeout=10)
         assert start["type"] == "http.response.start"
         self.status = start["status"]
@@ -66,6 +68,7 @@ class SseStream:
         if text.startswith(":"):
             return "comment", text[1:].strip()
         fields = dict(line.split(": ", 1) for line in text.split("\n"))
+        self.last_event_id = fields.get("id", self.last_event_id)
         return fields.get("event", "message"), fields.get("data", "")
 
     async def message(self, timeout: float = 10) -> dict:
