@@ -27,6 +27,7 @@ from catalog.models import (
 from catalog.naming import exposed_name, is_valid_tool_name
 from catalog.selectors import upstream_target
 from catalog.version import catalog_version_bump
+from config.egress import host_refusal
 from teams.selectors import principal_for_user
 
 URL_SCHEMES = ("http", "https")
@@ -50,6 +51,10 @@ def _validate_url(url: str) -> None:
         raise CatalogError("The upstream URL must be an http or https URL with a host, of at most 2048 characters.")
     if parts.username is not None or parts.password is not None:
         raise CatalogError("Put upstream credentials in the authentication settings, not in the URL.")
+    # An early, DNS-free answer for IP literals; the SSRF guard checks every resolved address at connect time.
+    refusal = host_refusal(parts.hostname)
+    if refusal is not None:
+        raise CatalogError(f"The upstream URL is not allowed: {refusal}.")
 
 
 def _validate_command(command: str, args: list[str] | None) -> None:

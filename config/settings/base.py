@@ -1,6 +1,7 @@
 """Settings shared by every mode. Everything comes from the environment through config.env."""
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -184,3 +185,13 @@ GATEHOUSE_CATALOG_VERSION_TTL_SECONDS = env_int("GATEHOUSE_CATALOG_VERSION_TTL_S
 GATEHOUSE_NAME_SEPARATOR = env_str("GATEHOUSE_NAME_SEPARATOR", "__")
 if not re.fullmatch(r"[A-Za-z0-9_.-]{1,4}", GATEHOUSE_NAME_SEPARATOR):
     raise ImproperlyConfigured("GATEHOUSE_NAME_SEPARATOR must be 1 to 4 of the characters A-Z a-z 0-9 _ . -")
+
+# ---- Hardening (SSRF guard, headers, well-known, posture, rate limits) -------------------------------------------
+# Networks outbound connections may reach although they are internal (loopback, private, link-local...), as a
+# comma-separated CIDR list. Empty in production: upstreams must be public unless an operator admits a range.
+GATEHOUSE_EGRESS_ALLOW = tuple(env_list("GATEHOUSE_EGRESS_ALLOW"))
+for _cidr in GATEHOUSE_EGRESS_ALLOW:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"GATEHOUSE_EGRESS_ALLOW: {_cidr!r} is not an IP network (CIDR).") from None
