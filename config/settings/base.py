@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE as CSP_NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
@@ -195,3 +196,41 @@ for _cidr in GATEHOUSE_EGRESS_ALLOW:
         ipaddress.ip_network(_cidr, strict=False)
     except ValueError:
         raise ImproperlyConfigured(f"GATEHOUSE_EGRESS_ALLOW: {_cidr!r} is not an IP network (CIDR).") from None
+
+# Headers and cookies. ENVIRONMENT is set by each settings module (local, test, production), never by the env.
+ENVIRONMENT = "local"
+# The public host name Gatehouse is served under (e.g. gatehouse.example.com): trusted for CSRF, named in metadata.
+APP_DOMAIN = env_str("APP_DOMAIN", "")
+# Origins whose browser code may call the API cross-origin (CORS), e.g. https://portal.example.com. None by default.
+ALLOWED_ORIGINS = env_list("ALLOWED_ORIGINS")
+INSTALLED_APPS += ["csp", "corsheaders"]
+MIDDLEWARE.insert(1, "config.middleware.SecurityHeadersMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "corsheaders.middleware.CorsMiddleware")
+MIDDLEWARE.append("csp.middleware.CSPMiddleware")
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("csp.context_processors.nonce")
+# Strict: only our own origin, no inline script without this response's nonce, no plugins, no framing, no <base>.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", CSP_NONCE],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=(), browsing-topics=()"
+)
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = [*CSRF_TRUSTED_ORIGINS, *([f"https://{APP_DOMAIN}"] if APP_DOMAIN else [])]
+CORS_ALLOWED_ORIGINS = ALLOWED_ORIGINS
+CORS_URLS_REGEX = r"^/(api/v1/|\.well-known/).*$"
+CORS_ALLOW_CREDENTIALS = False
