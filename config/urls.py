@@ -6,6 +6,7 @@ from csp.decorators import csp_update
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.health import health, ready
+from config.wellknown import protected_resource_metadata, robots_txt, security_txt
 
 admin.site.site_header = "Gatehouse administration"
 admin.site.site_title = "Gatehouse"
@@ -25,5 +26,10 @@ urlpatterns = [
     path("health", health, name="health"),
     path("ready", ready, name="ready"),
     path("admin/", admin.site.urls),
+    # Hardening: well-known documents (public, unauthenticated).
+    path("robots.txt", robots_txt, name="robots-txt"),
+    path(".well-known/security.txt", security_txt, name="security-txt"),
+    path(".well-known/oauth-protected-resource", protected_resource_metadata, name="oauth-protected-resource"),
+    path(".well-known/oauth-protected-resource/<path:resource_path>", protected_resource_metadata),
     path("api/v1/", include(api_v1)),
 ]

@@ -234,3 +234,16 @@ CSRF_TRUSTED_ORIGINS = [*CSRF_TRUSTED_ORIGINS, *([f"https://{APP_DOMAIN}"] if AP
 CORS_ALLOWED_ORIGINS = ALLOWED_ORIGINS
 CORS_URLS_REGEX = r"^/(api/v1/|\.well-known/).*$"
 CORS_ALLOW_CREDENTIALS = False
+
+# Well-known documents. GATEHOUSE_PUBLIC_URL is the canonical base URL clients use (https://gatehouse.example.com);
+# it names the resource in OAuth metadata and in the MCP 401's resource_metadata.
+GATEHOUSE_PUBLIC_URL = env_str("GATEHOUSE_PUBLIC_URL", f"https://{APP_DOMAIN}" if APP_DOMAIN else "")
+GATEHOUSE_AUTHORIZATION_SERVERS = env_list("GATEHOUSE_AUTHORIZATION_SERVERS")
+GATEHOUSE_RESOURCE_SCOPES = env_list("GATEHOUSE_RESOURCE_SCOPES")
+# robots.txt body ("\n" for line breaks); crawlers are kept out of a gateway by default.
+GATEHOUSE_ROBOTS_TXT = env_str("GATEHOUSE_ROBOTS_TXT", "User-agent: *\nDisallow: /\n")
+# security.txt (RFC 9116): published only with at least one contact (mailto: or https: URI).
+SECURITY_TXT_CONTACTS = env_list("SECURITY_TXT_CONTACTS")
+SECURITY_TXT_EXPIRES = env_str("SECURITY_TXT_EXPIRES", "")  # ISO 8601, e.g. 2027-06-30T00:00:00Z; default +180 days
+SECURITY_TXT_POLICY = env_str("SECURITY_TXT_POLICY", "")
+SECURITY_TXT_LANGUAGES = env_str("SECURITY_TXT_LANGUAGES", "en")

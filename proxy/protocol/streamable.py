@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from config.wellknown import www_authenticate
 from proxy.protocol import modern, versions
 from proxy.protocol.access import authenticate
 from proxy.protocol.admission import aggregate_refusal
@@ -46,7 +47,7 @@ def unauthorized() -> McpReply:
     return _error(
         401,
         JsonRpcError(INVALID_REQUEST, "Unauthorized: send 'Authorization: Bearer <token>' with a valid Gatehouse token."),
-        headers={"WWW-Authenticate": 'Bearer realm="gatehouse", error="invalid_token"'},
+        headers={"WWW-Authenticate": www_authenticate()},
     )
 
 
