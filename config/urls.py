@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from csp.decorators import csp_update
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from csp.decorators import csp_update
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.health import health, ready
@@ -33,3 +34,6 @@ urlpatterns = [
     path(".well-known/oauth-protected-resource/<path:resource_path>", protected_resource_metadata),
     path("api/v1/", include(api_v1)),
 ]
+# Hardening: feature flags. A switched-off surface is absent (404), not merely forbidden.
+_SWITCHED_OFF = {"admin/": not settings.GATEHOUSE_ADMIN_UI, "api/v1/": not settings.GATEHOUSE_MANAGEMENT_API}
+urlpatterns = [pattern for pattern in urlpatterns if not _SWITCHED_OFF.get(str(pattern.pattern), False)]

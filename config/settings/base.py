@@ -247,3 +247,13 @@ SECURITY_TXT_CONTACTS = env_list("SECURITY_TXT_CONTACTS")
 SECURITY_TXT_EXPIRES = env_str("SECURITY_TXT_EXPIRES", "")  # ISO 8601, e.g. 2027-06-30T00:00:00Z; default +180 days
 SECURITY_TXT_POLICY = env_str("SECURITY_TXT_POLICY", "")
 SECURITY_TXT_LANGUAGES = env_str("SECURITY_TXT_LANGUAGES", "en")
+
+# Posture and feature flags. REQUIRE_STRONG_SECRETS turns every posture warning (gatehouse.W0xx) into an error
+# (gatehouse.E0xx) that stops manage.py commands and the ASGI application from starting.
+REQUIRE_STRONG_SECRETS = env_bool("REQUIRE_STRONG_SECRETS", False)
+INSTALLED_APPS += ["config.apps.GatehouseConfig"]
+GATEHOUSE_ADMIN_UI = env_bool("GATEHOUSE_ADMIN_UI", True)  # off: /admin/ answers 404
+GATEHOUSE_MANAGEMENT_API = env_bool("GATEHOUSE_MANAGEMENT_API", True)  # off: /api/v1/ answers 404
+GATEHOUSE_HEADER_PASSTHROUGH = env_bool("GATEHOUSE_HEADER_PASSTHROUGH", False)
+GATEHOUSE_REST_TOOLS = env_bool("GATEHOUSE_REST_TOOLS", False)
+GATEHOUSE_BULK_IMPORT = env_bool("GATEHOUSE_BULK_IMPORT", False)
