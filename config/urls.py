@@ -7,10 +7,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.health import health, ready
+from config.ratelimits import login_rate_limited
 from config.wellknown import protected_resource_metadata, robots_txt, security_txt
 
 admin.site.site_header = "Gatehouse administration"
 admin.site.site_title = "Gatehouse"
+# Hardening: sign-in attempts are rate limited per client IP and per account name (429 + Retry-After).
+admin.site.login = login_rate_limited(admin.site.login)
 
 SWAGGER_CDN = "https://cdn.jsdelivr.net"
 SWAGGER_CSP = {"script-src": [SWAGGER_CDN], "style-src": [SWAGGER_CDN, "'unsafe-inline'"], "img-src": [SWAGGER_CDN]}

@@ -257,3 +257,26 @@ GATEHOUSE_MANAGEMENT_API = env_bool("GATEHOUSE_MANAGEMENT_API", True)  # off: /a
 GATEHOUSE_HEADER_PASSTHROUGH = env_bool("GATEHOUSE_HEADER_PASSTHROUGH", False)
 GATEHOUSE_REST_TOOLS = env_bool("GATEHOUSE_REST_TOOLS", False)
 GATEHOUSE_BULK_IMPORT = env_bool("GATEHOUSE_BULK_IMPORT", False)
+
+# Rate limits ("count/s|m|h|d"; empty switches one off). They live in the cache, so with Redis they hold across
+# processes; every window ends by itself. Login: per client IP and per account name (429 + Retry-After).
+GATEHOUSE_LOGIN_RATE_LIMIT_IP = env_str("GATEHOUSE_LOGIN_RATE_LIMIT_IP", "30/m")
+GATEHOUSE_LOGIN_RATE_LIMIT_ACCOUNT = env_str("GATEHOUSE_LOGIN_RATE_LIMIT_ACCOUNT", "10/m")
+# Management API: per user, per client IP, and token creation per user.
+GATEHOUSE_API_RATE_LIMIT_USER = env_str("GATEHOUSE_API_RATE_LIMIT_USER", "1200/m")
+GATEHOUSE_API_RATE_LIMIT_IP = env_str("GATEHOUSE_API_RATE_LIMIT_IP", "2400/m")
+GATEHOUSE_TOKEN_CREATE_RATE_LIMIT = env_str("GATEHOUSE_TOKEN_CREATE_RATE_LIMIT", "30/h")
+# MCP: requests per token, tools/call per (token, tool) (off by default), and in-flight upstream calls per token.
+GATEHOUSE_MCP_RATE_LIMIT = env_str("GATEHOUSE_MCP_RATE_LIMIT", "600/m")
+GATEHOUSE_MCP_TOOL_RATE_LIMIT = env_str("GATEHOUSE_MCP_TOOL_RATE_LIMIT", "")
+GATEHOUSE_MCP_MAX_CONCURRENT = env_int("GATEHOUSE_MCP_MAX_CONCURRENT", 32, minimum=0)
+for _name in ("GATEHOUSE_LOGIN_RATE_LIMIT_IP", "GATEHOUSE_LOGIN_RATE_LIMIT_ACCOUNT", "GATEHOUSE_API_RATE_LIMIT_USER",
+              "GATEHOUSE_API_RATE_LIMIT_IP", "GATEHOUSE_TOKEN_CREATE_RATE_LIMIT", "GATEHOUSE_MCP_RATE_LIMIT",
+              "GATEHOUSE_MCP_TOOL_RATE_LIMIT"):
+    if globals()[_name] and not re.fullmatch(r"[1-9]\d*/[smhd]", globals()[_name]):
+        raise ImproperlyConfigured(f"{_name} must look like '600/m' (count/s|m|h|d), not {globals()[_name]!r}.")
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "config.throttles.ApiIpThrottle",
+    "config.throttles.ApiUserThrottle",
+    "config.throttles.TokenCreateThrottle",
+]

@@ -11,6 +11,7 @@ from mcp.types import PromptReference, ResourceTemplateReference
 
 from catalog.snapshot import CatalogSnapshot, Route
 from proxy.protocol import versions
+from proxy.protocol.admission import admitted
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
 from proxy.sessions import McpSession
 from proxy.upstream.errors import UpstreamError
@@ -198,4 +199,5 @@ async def handle_request(ctx: CallContext, method: str, params: dict[str, Any]) 
     handler = HANDLERS.get(method)
     if handler is None:
         raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
-    return await handler(ctx, params)
+    async with admitted(ctx.principal, method, params):  # rate limits and in-flight calls per token
+        return await handler(ctx, params)
