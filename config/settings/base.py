@@ -280,3 +280,5 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
     "config.throttles.ApiUserThrottle",
     "config.throttles.TokenCreateThrottle",
 ]
+# Where manage.py support_bundle looks for recent *.log files.
+GATEHOUSE_LOG_DIR = env_str("GATEHOUSE_LOG_DIR", str(VAR_DIR / "log"))
