@@ -79,49 +79,66 @@ def login_rate_limited(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 
 # --- data plane ----------------------------------------------------------------------------------------------------
 
+@functools.cache
+def _redis():
+    """A process-wide Redis client when REDIS_URL is set: one pipelined round trip counts every limit of a request
+    (through the Django cache API each counter costs two or three)."""
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5, socket_timeout=5)
+
+
+def count_hits(counters: list[tuple[str, int]]) -> list[int]:
+    """Add one to each ``(key, ttl)`` counter and return the new values; a counter starts its TTL on first use."""
+    client = _redis()
+    if client is not None:
+        pipe = client.pipeline(transaction=False)
+        for key, ttl in counters:
+            pipe.incr(key)
+            pipe.expire(key, ttl, nx=True)
+        return [int(value) for value in pipe.execute()[::2]]
+    cache = process_cache()
+    counts = []
+    for key, ttl in counters:
+        try:
+            counts.append(cache.incr(key))
+        except ValueError:
+            counts.append(1 if cache.add(key, 1, ttl) else cache.incr(key))
+    return counts
+
+
+def count_release(key: str) -> None:
+    """Give back one unit of an in-flight counter (never below zero)."""
+    client = _redis()
+    if client is not None:
+        if client.decr(key) < 0:
+            client.incr(key)
+        return
+    try:
+        process_cache().decr(key)
+    except ValueError:  # expired meanwhile: nothing to give back
+        pass
+
+
+def window_key(key: str, period: int, now: float) -> tuple[str, int, float]:
+    """The counter of the fixed window holding ``now``: its key, TTL and end time."""
+    window = int(now // period)
+    return f"gatehouse:rl:{key}:{period}:{window}", period + 1, (window + 1) * period
+
+
+def retry_after(window_end: float, now: float) -> int:
+    return max(1, math.ceil(window_end - now))
+
+
 def window_hit(key: str, limit: int, period: int) -> int | None:
     """Count one hit in the current fixed window of ``period`` seconds; seconds until it ends when over ``limit``."""
     now = time.time()
-    window = int(now // period)
-    cache_key = f"gatehouse:rl:{key}:{period}:{window}"
-    cache = process_cache()
-    if cache.add(cache_key, 1, period + 1):
-        count = 1
-    else:
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # expired between add and incr: this hit opens the next window
-            cache.add(cache_key, 1, period + 1)
-            count = 1
-    if count <= limit:
-        return None
-    return max(1, math.ceil((window + 1) * period - now))
+    cache_key, ttl, end = window_key(key, period, now)
+    (count,) = count_hits([(cache_key, ttl)])
+    return None if count <= limit else retry_after(end, now)
 
 
-class Concurrency:
-    """An in-flight counter per key. ``enter`` refuses over ``limit``; ``leave`` gives the slot back. The TTL bounds
-    how long a counter left behind by a crashed process can hold slots."""
-
-    def __init__(self, key: str, limit: int, ttl: int) -> None:
-        self.cache_key = f"gatehouse:inflight:{key}"
-        self.limit = limit
-        self.ttl = ttl
-
-    def enter(self) -> bool:
-        cache = process_cache()
-        if cache.add(self.cache_key, 1, self.ttl):
-            return True
-        try:
-            count = cache.incr(self.cache_key)
-        except ValueError:
-            return cache.add(self.cache_key, 1, self.ttl) or self.enter()
-        if count > self.limit:
-            self.leave()
-            return False
-        return True
-
-    def leave(self) -> None:
-        try:
-            process_cache().decr(self.cache_key)
-        except ValueError:  # expired meanwhile: nothing to give back
-            pass
+def inflight_key(key: str) -> str:
+    return f"gatehouse:inflight:{key}"

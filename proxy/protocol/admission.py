@@ -2,6 +2,7 @@
 transport."""
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from django.conf import settings
 
 from catalog.selectors import AGGREGATE_SLUG
-from config.ratelimits import Concurrency, parse_rate, window_hit
+from config.ratelimits import count_hits, count_release, inflight_key, parse_rate, retry_after, window_key
 from proxy.protocol.jsonrpc import INVALID_REQUEST, JsonRpcError
 from teams.principal import Principal
 
@@ -43,27 +44,43 @@ def _rate_limited(scope: str, rate: str, retry_after: int) -> JsonRpcError:
 @asynccontextmanager
 async def admitted(principal: Principal, method: str, params: dict[str, Any]) -> AsyncIterator[None]:
     """Count one MCP request against the caller's limits (per token, per tool, in flight) or refuse it with a
-    JSON-RPC error carrying ``retryAfterSeconds``. Counters live in the shared cache and expire on their own."""
+    JSON-RPC error carrying ``retryAfterSeconds``. One round trip to the shared cache counts them all; every counter
+    expires on its own, so a limit never outlives its window."""
     ident = f"t{principal.token_id}" if principal.token_id else f"u{principal.user_id}"
+    now = time.time()
+    windows: list[tuple[str, str, int, float]] = []  # (scope, rate, limit, window end)
+    counters: list[tuple[str, int]] = []
     rate = settings.GATEHOUSE_MCP_RATE_LIMIT
     if rate:
-        wait = window_hit(f"mcp:{ident}", *parse_rate("GATEHOUSE_MCP_RATE_LIMIT", rate))
-        if wait is not None:
-            raise _rate_limited("requests per token", rate, wait)
+        limit, period = parse_rate("GATEHOUSE_MCP_RATE_LIMIT", rate)
+        key, ttl, end = window_key(f"mcp:{ident}", period, now)
+        windows.append(("requests per token", rate, limit, end))
+        counters.append((key, ttl))
     tool_rate = settings.GATEHOUSE_MCP_TOOL_RATE_LIMIT
     if tool_rate and method == "tools/call" and isinstance(params.get("name"), str):
         tool = params["name"][:128]
-        wait = window_hit(f"mcp:{ident}:tool:{tool}", *parse_rate("GATEHOUSE_MCP_TOOL_RATE_LIMIT", tool_rate))
-        if wait is not None:
-            raise _rate_limited(f"calls of {tool} per token", tool_rate, wait)
-    limit = settings.GATEHOUSE_MCP_MAX_CONCURRENT
-    if not limit or method not in _UPSTREAM_METHODS:
-        yield
-        return
-    slot = Concurrency(f"mcp:{ident}", limit, ttl=2 * settings.GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS + 60)
-    if not slot.enter():
-        raise _rate_limited("concurrent calls per token", str(limit), 1)
+        limit, period = parse_rate("GATEHOUSE_MCP_TOOL_RATE_LIMIT", tool_rate)
+        key, ttl, end = window_key(f"mcp:{ident}:tool:{tool}", period, now)
+        windows.append((f"calls of {tool} per token", tool_rate, limit, end))
+        counters.append((key, ttl))
+    max_inflight = settings.GATEHOUSE_MCP_MAX_CONCURRENT if method in _UPSTREAM_METHODS else 0
+    slot = inflight_key(f"mcp:{ident}") if max_inflight else None
+    if slot is not None:
+        counters.append((slot, 2 * settings.GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS + 60))
+    counts = count_hits(counters) if counters else []
+    refusal = next(
+        (_rate_limited(scope, rate, retry_after(end, now))
+         for (scope, rate, limit, end), count in zip(windows, counts) if count > limit),
+        None,
+    )
+    if refusal is None and slot is not None and counts[-1] > max_inflight:
+        refusal = _rate_limited("concurrent calls per token", str(max_inflight), 1)
+    if refusal is not None:
+        if slot is not None:
+            count_release(slot)
+        raise refusal
     try:
         yield
     finally:
-        slot.leave()
+        if slot is not None:
+            count_release(slot)
