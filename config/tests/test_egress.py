@@ -168,3 +168,20 @@ async def test_mcp_call_to_a_refused_upstream_is_unavailable_naming_it(upstream_
     # The reason goes to the operator's log, not to the client.
     assert "is a loopback address" in capfd.readouterr().err
     assert "loopback" not in response["json"]["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def sse_upstream():
+    from tests.processes import FixtureUpstream
+
+    upstream = FixtureUpstream(transport="sse").start()
+    yield upstream
+    upstream.stop()
+
+
+def test_legacy_sse_upstreams_pass_the_guard_too(db, owner, sse_upstream, settings):
+    upstream = catalog_services.upstream_create(owner=owner, name="legacy", url=sse_upstream.url, transport="sse")
+    assert catalog_services.upstream_discover(upstream=upstream).ok  # admitted: loopback is allowed locally
+    settings.GATEHOUSE_EGRESS_ALLOW = ()
+    report = catalog_services.upstream_discover(upstream=upstream)
+    assert not report.ok and "is a loopback address" in report.error
