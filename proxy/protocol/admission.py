@@ -46,7 +46,11 @@ async def admitted(principal: Principal, method: str, params: dict[str, Any]) ->
     """Count one MCP request against the caller's limits (per token, per tool, in flight) or refuse it with a
     JSON-RPC error carrying ``retryAfterSeconds``. One round trip to the shared cache counts them all; every counter
     expires on its own, so a limit never outlives its window."""
-    ident = f"t{principal.token_id}" if principal.token_id else f"u{principal.user_id}"
+    if getattr(principal, "anonymous", False):
+        # Anonymous callers of a server share one budget, apart from the owner whose view they borrow.
+        ident = f"a{principal.user_id}"
+    else:
+        ident = f"t{principal.token_id}" if principal.token_id else f"u{principal.user_id}"
     now = time.time()
     windows: list[tuple[str, str, int, float]] = []  # (scope, rate, limit, window end)
     counters: list[tuple[str, int]] = []
