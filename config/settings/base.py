@@ -283,3 +283,6 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
 ]
 # Where manage.py support_bundle looks for recent *.log files.
 GATEHOUSE_LOG_DIR = env_str("GATEHOUSE_LOG_DIR", str(VAR_DIR / "log"))
+# Caps on client JSON (config.jsonlimits): nesting depth and number of values in one document.
+GATEHOUSE_MAX_JSON_DEPTH = env_int("GATEHOUSE_MAX_JSON_DEPTH", 64, minimum=4)
+GATEHOUSE_MAX_JSON_MEMBERS = env_int("GATEHOUSE_MAX_JSON_MEMBERS", 100_000, minimum=100)
