@@ -1,5 +1,5 @@
+"""JSON caps: nesting depth and number of values, checked without recursion."""
 from __future__ import annotations
-
 
 import pytest
 
