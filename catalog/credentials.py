@@ -72,3 +72,7 @@ def env_seal(env: dict | None) -> str:
 
 def env_open(sealed: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(json.loads(unseal(sealed, purpose=ENV_PURPOSE)).items())) if sealed else ()
+
+
+# Every sealed column of the catalog and the purpose it was sealed for: what key rotation re-encrypts.
+SEALED_FIELDS = (("credentials_sealed", PURPOSE), ("env_sealed", ENV_PURPOSE))

@@ -1,7 +1,7 @@
 """Writes to the catalog. Every function validates, writes in one transaction, audits and bumps the catalog version."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from urllib.parse import urlsplit
 
 from asgiref.sync import async_to_sync
@@ -12,7 +12,7 @@ from django.utils.text import slugify
 
 from audit.services import audit_record
 from catalog.composition import PROMPTS, RESOURCES, TOOLS, Entries, EntryKind, composition_set
-from catalog.credentials import CredentialError, credentials_seal, env_seal
+from catalog.credentials import SEALED_FIELDS, CredentialError, credentials_seal, env_seal
 from catalog.discovery import DiscoveredCatalog, discover, schema_text
 from catalog.errors import CatalogError
 from catalog.models import (
@@ -27,6 +27,8 @@ from catalog.models import (
 from catalog.naming import exposed_name, is_valid_tool_name
 from catalog.selectors import upstream_target
 from catalog.version import catalog_version_bump
+from config.crypto import SecretDecryptionError, active_key_id, reseal
+from config.egress import host_refusal
 from teams.selectors import principal_for_user
 
 URL_SCHEMES = ("http", "https")
@@ -50,6 +52,10 @@ def _validate_url(url: str) -> None:
         raise CatalogError("The upstream URL must be an http or https URL with a host, of at most 2048 characters.")
     if parts.username is not None or parts.password is not None:
         raise CatalogError("Put upstream credentials in the authentication settings, not in the URL.")
+    # An early, DNS-free answer for IP literals; the SSRF guard checks every resolved address at connect time.
+    refusal = host_refusal(parts.hostname)
+    if refusal is not None:
+        raise CatalogError(f"The upstream URL is not allowed: {refusal}.")
 
 
 def _validate_command(command: str, args: list[str] | None) -> None:
@@ -493,3 +499,52 @@ def server_delete(*, server: VirtualServer, actor) -> None:
     server.delete()
     catalog_version_bump()
 
+
+
+@dataclass
+class ResealReport:
+    resealed: int = 0
+    current: int = 0
+    unreadable: list[str] = dataclass_field(default_factory=list)
+
+
+def upstream_secrets_reseal(*, batch_size: int = 200) -> ResealReport:
+    """Re-encrypt every sealed upstream secret under the first key of GATEHOUSE_ENCRYPTION_KEYS.
+
+    Batches of ``batch_size`` rows, each in its own transaction with the rows locked, so a long rotation neither
+    holds one huge transaction nor races an edit. Values already under the active key are left alone (idempotent);
+    a value no configured key opens is reported by upstream name and left unchanged.
+    """
+    report = ResealReport()
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Upstream.objects.select_for_update().filter(pk__gt=last_pk).order_by("pk")[:batch_size]
+            )
+            if not batch:
+                break
+            for upstream in batch:
+                changed: dict[str, str] = {}
+                for field_name, purpose in SEALED_FIELDS:
+                    try:
+                        resealed = reseal(getattr(upstream, field_name), purpose=purpose)
+                    except SecretDecryptionError:
+                        report.unreadable.append(f"{upstream.name} ({field_name})")
+                        continue
+                    if resealed is None:
+                        report.current += bool(getattr(upstream, field_name))
+                    else:
+                        changed[field_name] = resealed
+                if changed:
+                    # update(), not save(): a key rotation is not an edit of the upstream (updated_at unchanged).
+                    Upstream.objects.filter(pk=upstream.pk).update(**changed)
+                    report.resealed += len(changed)
+            last_pk = batch[-1].pk
+    with transaction.atomic():
+        audit_record(
+            "encryption.rotate",
+            data={"active_id": active_key_id(), "resealed": report.resealed, "current": report.current,
+                  "unreadable": len(report.unreadable)},
+        )
+    return report

@@ -8,6 +8,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 django_application = get_asgi_application()
 
+from config.checks import posture_enforce  # noqa: E402
+
+posture_enforce()  # REQUIRE_STRONG_SECRETS: a weak posture refuses to serve
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from proxy.lifespan import lifespan_app  # noqa: E402

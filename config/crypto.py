@@ -38,3 +38,19 @@ def unseal(sealed: str, *, purpose: str) -> str:
         return AESGCM(key).decrypt(raw[:12], raw[12:], purpose.encode()).decode()
     except (InvalidTag, ValueError):
         raise SecretDecryptionError(f"A secret sealed with key {key_id!r} could not be decrypted.") from None
+
+
+def sealed_key_id(sealed: str) -> str:
+    return sealed.partition(":")[0]
+
+
+def active_key_id() -> str:
+    return next(iter(settings.GATEHOUSE_ENCRYPTION_KEYS))
+
+
+def reseal(sealed: str, *, purpose: str) -> str | None:
+    """``sealed`` re-encrypted under the active key, or None when it already is (so rotation is idempotent).
+    Raises SecretDecryptionError when no key of the ring opens it."""
+    if not sealed or sealed_key_id(sealed) == active_key_id():
+        return None
+    return seal(unseal(sealed, purpose=purpose), purpose=purpose)

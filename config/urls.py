@@ -1,24 +1,42 @@
 from __future__ import annotations
 
+from csp.decorators import csp_update
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.health import health, ready
+from config.ratelimits import login_rate_limited
+from config.wellknown import protected_resource_metadata, robots_txt, security_txt
 
 admin.site.site_header = "Gatehouse administration"
 admin.site.site_title = "Gatehouse"
+# Hardening: sign-in attempts are rate limited per client IP and per account name (429 + Retry-After).
+admin.site.login = login_rate_limited(admin.site.login)
+
+SWAGGER_CDN = "https://cdn.jsdelivr.net"
+SWAGGER_CSP = {"script-src": [SWAGGER_CDN], "style-src": [SWAGGER_CDN, "'unsafe-inline'"], "img-src": [SWAGGER_CDN]}
 
 api_v1 = [
     path("", include("catalog.api.urls")),
     path("", include("tokens.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # Swagger UI comes from its CDN; its start-up script is served as a file so the page needs no inline script.
+    path("docs/", csp_update(SWAGGER_CSP)(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="swagger-ui"),
 ]
 
 urlpatterns = [
     path("health", health, name="health"),
     path("ready", ready, name="ready"),
     path("admin/", admin.site.urls),
+    # Hardening: well-known documents (public, unauthenticated).
+    path("robots.txt", robots_txt, name="robots-txt"),
+    path(".well-known/security.txt", security_txt, name="security-txt"),
+    path(".well-known/oauth-protected-resource", protected_resource_metadata, name="oauth-protected-resource"),
+    path(".well-known/oauth-protected-resource/<path:resource_path>", protected_resource_metadata),
     path("api/v1/", include(api_v1)),
 ]
+# Hardening: feature flags. A switched-off surface is absent (404), not merely forbidden.
+_SWITCHED_OFF = {"admin/": not settings.GATEHOUSE_ADMIN_UI, "api/v1/": not settings.GATEHOUSE_MANAGEMENT_API}
+urlpatterns = [pattern for pattern in urlpatterns if not _SWITCHED_OFF.get(str(pattern.pattern), False)]

@@ -1,10 +1,12 @@
 """Settings shared by every mode. Everything comes from the environment through config.env."""
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE as CSP_NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
@@ -190,3 +192,103 @@ GATEHOUSE_CATALOG_VERSION_TTL_SECONDS = env_int("GATEHOUSE_CATALOG_VERSION_TTL_S
 GATEHOUSE_NAME_SEPARATOR = env_str("GATEHOUSE_NAME_SEPARATOR", "__")
 if not re.fullmatch(r"[A-Za-z0-9_.-]{1,4}", GATEHOUSE_NAME_SEPARATOR):
     raise ImproperlyConfigured("GATEHOUSE_NAME_SEPARATOR must be 1 to 4 of the characters A-Z a-z 0-9 _ . -")
+
+# ---- Hardening (SSRF guard, headers, well-known, posture, rate limits) -------------------------------------------
+# Networks outbound connections may reach although they are internal (loopback, private, link-local...), as a
+# comma-separated CIDR list. Empty in production: upstreams must be public unless an operator admits a range.
+GATEHOUSE_EGRESS_ALLOW = tuple(env_list("GATEHOUSE_EGRESS_ALLOW"))
+for _cidr in GATEHOUSE_EGRESS_ALLOW:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"GATEHOUSE_EGRESS_ALLOW: {_cidr!r} is not an IP network (CIDR).") from None
+
+# Headers and cookies. ENVIRONMENT is set by each settings module (local, test, production), never by the env.
+ENVIRONMENT = "local"
+# The public host name Gatehouse is served under (e.g. gatehouse.example.com): trusted for CSRF, named in metadata.
+APP_DOMAIN = env_str("APP_DOMAIN", "")
+# Origins whose browser code may call the API cross-origin (CORS), e.g. https://portal.example.com. None by default.
+ALLOWED_ORIGINS = env_list("ALLOWED_ORIGINS")
+INSTALLED_APPS += ["csp", "corsheaders"]
+MIDDLEWARE.insert(1, "config.middleware.SecurityHeadersMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "corsheaders.middleware.CorsMiddleware")
+MIDDLEWARE.append("csp.middleware.CSPMiddleware")
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("csp.context_processors.nonce")
+# Strict: only our own origin, no inline script without this response's nonce, no plugins, no framing, no <base>.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", CSP_NONCE],
+        # allauth's email/phone change pages hide a form with style="display: none": admit that one attribute only.
+        "style-src": ["'self'", "'unsafe-hashes'", "'sha256-ZdHxw9eWtnxUb3mk6tBS+gIiVUPE3pGM470keHPDFlE='"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=(), browsing-topics=()"
+)
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = [*CSRF_TRUSTED_ORIGINS, *([f"https://{APP_DOMAIN}"] if APP_DOMAIN else [])]
+CORS_ALLOWED_ORIGINS = ALLOWED_ORIGINS
+CORS_URLS_REGEX = r"^/(api/v1/|\.well-known/).*$"
+CORS_ALLOW_CREDENTIALS = False
+
+# Well-known documents. GATEHOUSE_PUBLIC_URL is the canonical base URL clients use (https://gatehouse.example.com);
+# it names the resource in OAuth metadata and in the MCP 401's resource_metadata.
+GATEHOUSE_PUBLIC_URL = env_str("GATEHOUSE_PUBLIC_URL", f"https://{APP_DOMAIN}" if APP_DOMAIN else "")
+GATEHOUSE_AUTHORIZATION_SERVERS = env_list("GATEHOUSE_AUTHORIZATION_SERVERS")
+GATEHOUSE_RESOURCE_SCOPES = env_list("GATEHOUSE_RESOURCE_SCOPES")
+# robots.txt body ("\n" for line breaks); crawlers are kept out of a gateway by default.
+GATEHOUSE_ROBOTS_TXT = env_str("GATEHOUSE_ROBOTS_TXT", "User-agent: *\nDisallow: /\n")
+# security.txt (RFC 9116): published only with at least one contact (mailto: or https: URI).
+SECURITY_TXT_CONTACTS = env_list("SECURITY_TXT_CONTACTS")
+SECURITY_TXT_EXPIRES = env_str("SECURITY_TXT_EXPIRES", "")  # ISO 8601, e.g. 2027-06-30T00:00:00Z; default +180 days
+SECURITY_TXT_POLICY = env_str("SECURITY_TXT_POLICY", "")
+SECURITY_TXT_LANGUAGES = env_str("SECURITY_TXT_LANGUAGES", "en")
+
+# Posture and feature flags. REQUIRE_STRONG_SECRETS turns every posture warning (gatehouse.W0xx) into an error
+# (gatehouse.E0xx) that stops manage.py commands and the ASGI application from starting.
+REQUIRE_STRONG_SECRETS = env_bool("REQUIRE_STRONG_SECRETS", False)
+INSTALLED_APPS += ["config.apps.GatehouseConfig"]
+GATEHOUSE_ADMIN_UI = env_bool("GATEHOUSE_ADMIN_UI", True)  # off: /admin/ answers 404
+GATEHOUSE_MANAGEMENT_API = env_bool("GATEHOUSE_MANAGEMENT_API", True)  # off: /api/v1/ answers 404
+GATEHOUSE_HEADER_PASSTHROUGH = env_bool("GATEHOUSE_HEADER_PASSTHROUGH", False)
+GATEHOUSE_REST_TOOLS = env_bool("GATEHOUSE_REST_TOOLS", False)
+GATEHOUSE_BULK_IMPORT = env_bool("GATEHOUSE_BULK_IMPORT", False)
+
+# Rate limits ("count/s|m|h|d"; empty switches one off). They live in the cache, so with Redis they hold across
+# processes; every window ends by itself. Login: per client IP and per account name (429 + Retry-After).
+GATEHOUSE_LOGIN_RATE_LIMIT_IP = env_str("GATEHOUSE_LOGIN_RATE_LIMIT_IP", "30/m")
+GATEHOUSE_LOGIN_RATE_LIMIT_ACCOUNT = env_str("GATEHOUSE_LOGIN_RATE_LIMIT_ACCOUNT", "10/m")
+# Management API: per user, per client IP, and token creation per user.
+GATEHOUSE_API_RATE_LIMIT_USER = env_str("GATEHOUSE_API_RATE_LIMIT_USER", "1200/m")
+GATEHOUSE_API_RATE_LIMIT_IP = env_str("GATEHOUSE_API_RATE_LIMIT_IP", "2400/m")
+GATEHOUSE_TOKEN_CREATE_RATE_LIMIT = env_str("GATEHOUSE_TOKEN_CREATE_RATE_LIMIT", "30/h")
+# MCP: requests per token, tools/call per (token, tool) (off by default), and in-flight upstream calls per token.
+GATEHOUSE_MCP_RATE_LIMIT = env_str("GATEHOUSE_MCP_RATE_LIMIT", "600/m")
+GATEHOUSE_MCP_TOOL_RATE_LIMIT = env_str("GATEHOUSE_MCP_TOOL_RATE_LIMIT", "")
+GATEHOUSE_MCP_MAX_CONCURRENT = env_int("GATEHOUSE_MCP_MAX_CONCURRENT", 32, minimum=0)
+for _name in ("GATEHOUSE_LOGIN_RATE_LIMIT_IP", "GATEHOUSE_LOGIN_RATE_LIMIT_ACCOUNT", "GATEHOUSE_API_RATE_LIMIT_USER",
+              "GATEHOUSE_API_RATE_LIMIT_IP", "GATEHOUSE_TOKEN_CREATE_RATE_LIMIT", "GATEHOUSE_MCP_RATE_LIMIT",
+              "GATEHOUSE_MCP_TOOL_RATE_LIMIT"):
+    if globals()[_name] and not re.fullmatch(r"[1-9]\d*/[smhd]", globals()[_name]):
+        raise ImproperlyConfigured(f"{_name} must look like '600/m' (count/s|m|h|d), not {globals()[_name]!r}.")
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "config.throttles.ApiIpThrottle",
+    "config.throttles.ApiUserThrottle",
+    "config.throttles.TokenCreateThrottle",
+]
+# Where manage.py support_bundle looks for recent *.log files.
+GATEHOUSE_LOG_DIR = env_str("GATEHOUSE_LOG_DIR", str(VAR_DIR / "log"))
+# Caps on client JSON (config.jsonlimits): nesting depth and number of values in one document.
+GATEHOUSE_MAX_JSON_DEPTH = env_int("GATEHOUSE_MAX_JSON_DEPTH", 64, minimum=4)
+GATEHOUSE_MAX_JSON_MEMBERS = env_int("GATEHOUSE_MAX_JSON_MEMBERS", 100_000, minimum=100)

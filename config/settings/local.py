@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import secrets
 
-from config.env import env_bool, env_secret
+from config.env import env_bool, env_list, env_secret, env_str
 from config.settings.keyring import new_key_entry, parse_key_ring
 
 from .base import *  # noqa: F403
@@ -38,3 +38,7 @@ GATEHOUSE_ENCRYPTION_KEYS = parse_key_ring(
 GATEHOUSE_TOKEN_PEPPERS = parse_key_ring(
     "GATEHOUSE_TOKEN_PEPPERS", env_secret("GATEHOUSE_TOKEN_PEPPERS") or _generated["GATEHOUSE_TOKEN_PEPPERS"]
 )
+
+# Hardening: the quick start and the tests run upstreams on loopback; production admits none by default.
+GATEHOUSE_EGRESS_ALLOW = tuple(env_list("GATEHOUSE_EGRESS_ALLOW", ["127.0.0.0/8", "::1/128"]))
+GATEHOUSE_PUBLIC_URL = env_str("GATEHOUSE_PUBLIC_URL", "http://127.0.0.1:8000")

@@ -46,3 +46,9 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# ---- Hardening: cookies bound to this exact host over HTTPS; APP_DOMAIN trusted for CSRF -------------------------
+ENVIRONMENT = "production"
+SESSION_COOKIE_NAME = "__Host-gatehouse_session"
+CSRF_COOKIE_NAME = "__Host-gatehouse_csrf"
+CSRF_TRUSTED_ORIGINS = [*CSRF_TRUSTED_ORIGINS, *([f"https://{APP_DOMAIN}"] if APP_DOMAIN else [])]  # noqa: F405

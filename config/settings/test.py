@@ -9,3 +9,10 @@ DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+ENVIRONMENT = "test"
+# The suite makes many calls from one address and reuses token ids; tests of the limits set their own small ones.
+GATEHOUSE_LOGIN_RATE_LIMIT_IP = GATEHOUSE_LOGIN_RATE_LIMIT_ACCOUNT = "100000/m"
+GATEHOUSE_API_RATE_LIMIT_USER = GATEHOUSE_API_RATE_LIMIT_IP = "100000/m"
+GATEHOUSE_TOKEN_CREATE_RATE_LIMIT = "100000/h"
+GATEHOUSE_MCP_RATE_LIMIT = "100000/m"

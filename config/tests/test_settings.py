@@ -194,14 +194,14 @@ STRONG_PRODUCTION_ENV = {
 _INHERITED = ("SECRET_KEY", "ALLOWED_HOSTS", "GATEHOUSE_ENCRYPTION_KEYS", "GATEHOUSE_TOKEN_PEPPERS", "DEBUG")
 
 
-def _start_production(env: dict[str, str]) -> subprocess.CompletedProcess:
+def _start_production(env: dict[str, str], *, code: str = "") -> subprocess.CompletedProcess:
     base = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(_INHERITED) and name not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}
     }
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=ROOT,
         env={**base, "DJANGO_SETTINGS_MODULE": "config.settings.production", **env},
         capture_output=True,

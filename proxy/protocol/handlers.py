@@ -15,6 +15,7 @@ from mcp_types import HEADER_MISMATCH
 from catalog.snapshot import CatalogSnapshot, Route
 from proxy import relay
 from proxy.protocol import input_required, versions
+from proxy.protocol.admission import admitted
 from proxy.protocol.calls import DownstreamCall
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
 from proxy.sessions import McpSession
@@ -309,4 +310,5 @@ async def handle_request(ctx: CallContext, method: str, params: dict[str, Any]) 
     handler = HANDLERS.get(method)
     if handler is None:
         raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
-    return await handler(ctx, params)
+    async with admitted(ctx.principal, method, params):  # rate limits and in-flight calls per token
+        return await handler(ctx, params)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from config.wellknown import www_authenticate
 from proxy.protocol.jsonrpc import INVALID_REQUEST, JsonRpcError, error_message
 
 
@@ -29,5 +30,5 @@ def unauthorized() -> McpReply:
     return error_reply(
         401,
         JsonRpcError(INVALID_REQUEST, "Unauthorized: send 'Authorization: Bearer <token>' with a valid Gatehouse token."),
-        headers={"WWW-Authenticate": 'Bearer realm="gatehouse", error="invalid_token"'},
+        headers={"WWW-Authenticate": www_authenticate()},
     )

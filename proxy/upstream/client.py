@@ -16,6 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import Implementation
 
 from catalog.snapshot import UpstreamTarget
+from config.egress import egress_async_client, egress_client_factory
 
 CLIENT_INFO = Implementation(name="gatehouse", version="0.1.0")
 # Upstream responses may stream for a long time (progress, slow tools); the per-call deadline is enforced by the
@@ -58,13 +59,14 @@ async def upstream_client(target: UpstreamTarget, options: dict[str, Any] | None
     headers = dict(target.headers)
     if target.transport == "sse":
         transport = sse_client(
-            target.url, headers=headers, timeout=target.timeout_seconds, sse_read_timeout=STREAM_READ_TIMEOUT
+            target.url, headers=headers, timeout=target.timeout_seconds, sse_read_timeout=STREAM_READ_TIMEOUT,
+            httpx_client_factory=egress_client_factory,  # SSRF guard on every connection
         )
         async with Client(transport, **{**options, "mode": "legacy"}) as client:
             yield client
         return
     timeout = httpx2.Timeout(target.timeout_seconds, read=STREAM_READ_TIMEOUT)
-    async with httpx2.AsyncClient(headers=headers, timeout=timeout) as http:
+    async with egress_async_client(headers=headers, timeout=timeout) as http:  # SSRF guard on every connection
         transport = streamable_http_client(target.url, http_client=http)
         async with Client(transport, **options) as client:
             yield client
