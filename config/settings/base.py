@@ -102,16 +102,30 @@ CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 
 AUTH_USER_MODEL = "accounts.User"
+# --- Identity: passwords (accounts) ---------------------------------------------------------------------------
+# Argon2id first; its costs are tunable (argon2-cffi's RFC 9106 "low memory" profile is the default). PBKDF2 stays
+# second so hashes imported from elsewhere still verify and are upgraded at the next login.
+ARGON2_TIME_COST = env_int("ARGON2_TIME_COST", 3, minimum=1)
+ARGON2_MEMORY_COST = env_int("ARGON2_MEMORY_COST", 65536, minimum=8)  # KiB
+ARGON2_PARALLELISM = env_int("ARGON2_PARALLELISM", 4, minimum=1)
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "accounts.hashers.GatehouseArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 12, minimum=8)
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ["email", "full_name"]},
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
+    {"NAME": "accounts.validators.ComplexityValidator", "OPTIONS": {"min_classes": 3}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# --- end of identity: passwords ---------------------------------------------------------------------------------
 PLATFORM_ADMIN_EMAIL = env_str("PLATFORM_ADMIN_EMAIL", "")
 
 LANGUAGE_CODE = "en-us"
