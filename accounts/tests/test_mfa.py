@@ -120,3 +120,25 @@ def test_production_settings_require_mfa_for_staff_by_default():
 def test_admin_url_is_configurable():
     assert _settings_value("reverse('admin:index'), reverse('admin:login')", "config.settings.test",
                            ADMIN_URL="/control-room/") == "/control-room/ /control-room/login/"
+
+
+@override_settings(MFA_REQUIRED_FOR_STAFF=True)
+def test_staff_without_mfa_can_enrol_and_then_open_the_admin(client, staff):
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+
+    _password_step(client)
+    assert client.get("/admin/")["Location"] == reverse("mfa_activate_totp")
+    response = client.get(reverse("mfa_activate_totp"))
+    assert response["Location"].startswith(reverse("account_reauthenticate"))  # allauth asks for the password again
+    client.post(response["Location"], {"password": PASSWORD})
+    assert client.get(reverse("mfa_activate_totp")).status_code == 200
+    secret = client.session["mfa.totp.secret"]
+    client.post(reverse("mfa_activate_totp"), {"code": totp_code(secret)})
+    assert Authenticator.objects.filter(user=staff, type=Authenticator.Type.TOTP).exists()
+
+    # Enrolment is not yet a use of the factor in this session: the admin asks for it once.
+    assert client.get("/admin/")["Location"].startswith(reverse("mfa_reauthenticate"))
+    codes = RecoveryCodes(Authenticator.objects.get(user=staff, type=Authenticator.Type.RECOVERY_CODES))
+    client.post(f"{reverse('mfa_reauthenticate')}?next=/admin/", {"code": codes.get_unused_codes()[0]})
+    assert client.get("/admin/").status_code == 200
