@@ -12,7 +12,7 @@ class AccountsConfig(AppConfig):
         from allauth.account import signals as allauth_signals
         from django.contrib.auth import signals as auth_signals
 
-        from accounts import signals
+        from accounts import admin_audit, signals
         from accounts.models import User
 
         post_migrate.connect(_ensure_platform_admin_from_env, sender=self)
@@ -22,6 +22,7 @@ class AccountsConfig(AppConfig):
         allauth_signals.user_logged_in.connect(signals.on_allauth_user_logged_in, dispatch_uid="accounts.sso_rules")
         pre_save.connect(signals.on_user_pre_save, sender=User, dispatch_uid="accounts.user_pre_save")
         post_save.connect(signals.on_user_post_save, sender=User, dispatch_uid="accounts.user_post_save")
+        admin_audit.connect()
 
 
 def _ensure_platform_admin_from_env(**kwargs) -> None:

@@ -29,7 +29,8 @@ def _last(kind: str) -> AuthEvent:
 def test_login_is_recorded_with_ip_and_user_agent(client, person):
     assert _login(client, "person@example.com", PASSWORD).status_code == 302
     event = _last(AuthEvent.Kind.LOGIN)
-    assert (event.user, event.ip, event.user_agent) == (person, "203.0.113.7", "EventTest/1.0")
+    assert (event.user, event.ip, event.user_agent, event.detail) == (person, "203.0.113.7", "EventTest/1.0",
+                                                                      "password")
 
 
 def test_failed_login_is_recorded_with_the_attempted_email(client, person):

@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from accounts.models import User
+from accounts.models import AuthEvent, User
 from accounts.tests.totp import totp_code, totp_enrol, wrong_code
 from tests.processes import ROOT
 
@@ -41,6 +41,7 @@ def test_password_and_totp_code_open_the_admin(client, staff):
     _password_step(client)
     response = client.post(reverse("mfa_authenticate"), {"code": totp_code(secret)})
     assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert AuthEvent.objects.get(kind=AuthEvent.Kind.LOGIN, user=staff).detail == "password+mfa:totp"
     with override_settings(MFA_REQUIRED_FOR_STAFF=True):
         assert client.get("/admin/").status_code == 200
 

@@ -107,7 +107,7 @@ def test_first_sso_login_provisions_the_user_and_maps_the_group_to_a_team_role(l
         ("platform", Membership.Role.ADMIN)
     ]
     assert AuthEvent.objects.filter(user=alice, kind=AuthEvent.Kind.REGISTERED).exists()
-    assert AuthEvent.objects.filter(user=alice, kind=AuthEvent.Kind.LOGIN).exists()
+    assert AuthEvent.objects.get(user=alice, kind=AuthEvent.Kind.LOGIN).detail == "socialaccount:testidp"
 
 
 @override_settings(SSO_ALLOWED_EMAIL_DOMAINS=["corp.example"])
