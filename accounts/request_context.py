@@ -16,11 +16,15 @@ def current_request() -> HttpRequest | None:
 def client_ip(request: HttpRequest | None) -> str | None:
     # REMOTE_ADDR only: a forwarded header is trusted nowhere in accounts, so a client cannot pick the address its
     # failures are recorded under.
-    return request.META.get("REMOTE_ADDR") or None if request is not None else None
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
 
 
 def user_agent(request: HttpRequest | None) -> str:
-    return (request.META.get("HTTP_USER_AGENT", "") if request is not None else "")[:512]
+    if request is None:
+        return ""
+    return request.META.get("HTTP_USER_AGENT", "")[:512]
 
 
 class RequestContextMiddleware:
