@@ -19,7 +19,10 @@ def admin_login(request: HttpRequest) -> HttpResponse:
     """The admin has no login form of its own: it sends people through allauth's, where lockout, SSO and MFA
     apply."""
     next_url = request.GET.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=False):
+    allowed = url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    if not allowed:
         next_url = ""
     next_url = next_url or reverse("admin:index")
     if request.user.is_authenticated:

@@ -87,3 +87,39 @@ def test_repeated_wrong_passwords_lock_the_account_and_say_so(live_server, staff
         assert "This account is locked after too many failed logins" in page.content()
         assert "Two-factor authentication" not in page.content()
     assert AuthEvent.objects.filter(kind=AuthEvent.Kind.LOCKOUT, email=EMAIL).count() == 1
+
+
+@override_settings(MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN=True)  # the live server is plain http on localhost
+def test_security_key_enrolled_in_the_browser_opens_the_admin(live_server):
+    from allauth.mfa.models import Authenticator
+
+    staff = User.objects.create_user(EMAIL, PASSWORD, is_staff=True, is_superuser=True)
+    with _page() as page:
+        # Chromium's virtual authenticator stands in for a USB security key.
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable")
+        cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+            "protocol": "ctap2", "transport": "usb", "hasResidentKey": True, "hasUserVerification": True,
+            "isUserVerified": True, "automaticPresenceSimulation": True,
+        }})
+        _password_step(page, live_server, PASSWORD)
+        assert "Gatehouse administration" not in page.content()  # no second factor yet: sent to enrol one
+        page.goto(f"{live_server.url}/accounts/2fa/webauthn/add/")
+        assert "/accounts/reauthenticate/" in page.url  # adding a factor asks for the password again
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        page.fill("input[name=name]", "desk key")
+        page.click("#mfa_webauthn_add")
+        page.wait_for_url(lambda url: "/webauthn/add/" not in url)
+
+        page.context.clear_cookies()
+        _password_step(page, live_server, PASSWORD)
+        page.click("#mfa_webauthn_authenticate")
+        page.wait_for_url(f"{live_server.url}/admin/")
+        assert "Gatehouse administration" in page.content()
+    # The ORM stays outside the block: Playwright's sync API runs an event loop in this thread.
+    assert Authenticator.objects.filter(user=staff, type=Authenticator.Type.WEBAUTHN).count() == 1
+    assert AuthEvent.objects.filter(user=staff, kind=AuthEvent.Kind.LOGIN).latest("created_at").detail == (
+        "password+mfa:webauthn"
+    )

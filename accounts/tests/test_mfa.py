@@ -143,3 +143,8 @@ def test_staff_without_mfa_can_enrol_and_then_open_the_admin(client, staff):
     codes = RecoveryCodes(Authenticator.objects.get(user=staff, type=Authenticator.Type.RECOVERY_CODES))
     client.post(f"{reverse('mfa_reauthenticate')}?next=/admin/", {"code": codes.get_unused_codes()[0]})
     assert client.get("/admin/").status_code == 200
+
+
+def test_admin_login_ignores_a_next_pointing_elsewhere(client):
+    response = client.get("/admin/login/?next=https://evil.example/phish")
+    assert response["Location"] == f"{reverse('account_login')}?next=%2Fadmin%2F"
