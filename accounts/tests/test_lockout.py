@@ -125,3 +125,16 @@ def test_admin_can_unlock(client, person, admin_user):
 def test_unknown_accounts_are_not_locked_and_do_not_error(client):
     for _ in range(5):
         assert _login(client, "whatever-password", email="ghost@example.com").status_code == 200
+
+
+def test_unlock_action_in_the_admin_unlocks_and_is_audited(client, person, admin_user):
+    from audit.models import AuditEvent
+
+    _fail(client, 3)
+    client.force_login(admin_user)
+    response = client.post(reverse("admin:accounts_user_changelist"),
+                           {"action": "unlock", "_selected_action": [person.pk]}, follow=True)
+    assert "Unlocked 1 account(s)." in response.content.decode()
+    person.refresh_from_db()
+    assert person.locked_until is None
+    assert AuditEvent.objects.filter(action="accounts.user.unlock", actor_id=admin_user.pk).exists()

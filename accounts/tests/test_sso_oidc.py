@@ -116,3 +116,12 @@ def test_sso_login_from_a_domain_not_allowed_is_refused(live_server, idp):
         _sso_login(page, live_server, "bob")
         assert "Single sign-on refused" in page.content()
     assert not User.objects.filter(email="bob@elsewhere.example").exists()
+
+
+def test_sso_login_signs_in_the_existing_account_with_the_same_address(live_server, idp):
+    existing = User.objects.create_user("alice@corp.example", "Local-Sturdy-Lantern-1")
+    with _browser() as page:
+        _sso_login(page, live_server, "alice")
+        assert "alice@corp.example" in page.content()
+    assert User.objects.filter(email="alice@corp.example").count() == 1
+    assert AuthEvent.objects.get(user=existing, kind=AuthEvent.Kind.LOGIN).detail == "socialaccount:testidp"
