@@ -138,7 +138,7 @@ def _login_methods(request: HttpRequest | None, user: User) -> str:
 @transaction.atomic
 def user_unlock(*, user: User, actor: User | None) -> None:
     User.objects.filter(pk=user.pk).update(locked_until=None, failed_login_count=0, last_failed_login_at=None)
-    audit_record("accounts.user.unlock", actor=actor, via="admin", target=user)
+    audit_record("accounts.user.unlock", actor=actor, via="admin" if actor is not None else "command", target=user)
 
 
 # --- SSO ---------------------------------------------------------------------------------------------------------

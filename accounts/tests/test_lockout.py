@@ -138,3 +138,22 @@ def test_unlock_action_in_the_admin_unlocks_and_is_audited(client, person, admin
     person.refresh_from_db()
     assert person.locked_until is None
     assert AuditEvent.objects.filter(action="accounts.user.unlock", actor_id=admin_user.pk).exists()
+
+
+def test_unlock_command_unlocks(client, person):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    _fail(client, 3)
+    out = StringIO()
+    call_command("unlock_user", "Person@Example.com", stdout=out)
+    assert "Unlocked person@example.com." in out.getvalue()
+    assert _login(client, PASSWORD).status_code == 302
+
+
+def test_unlock_command_names_an_unknown_account():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="No user with email ghost@example.com"):
+        call_command("unlock_user", "ghost@example.com")
