@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install peers run test bench conformance clean
+.PHONY: install peers oidc run test bench conformance clean
 
 $(BIN)/.installed: requirements/base.txt requirements/prod.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ install: $(BIN)/.installed
 peers:
 	npm ci --prefix tests/peers --no-audit --no-fund --loglevel=error
 	npm ci --prefix tests/conformance --no-audit --no-fund --loglevel=error
+
+## A real OpenID Connect provider (npm's oidc-provider) for the SSO tests (optional locally, always in CI).
+oidc:
+	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
 
 ## Set up and run Gatehouse on embedded defaults (SQLite, in-memory channel layer, local cache, eager Celery).
 run: install

@@ -95,7 +95,7 @@ def test_ensure_platform_admin_outside_local_mode_generates_no_password(no_admin
 
 
 def test_base_settings_hash_passwords_with_argon2_first():
-    assert base_settings.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert base_settings.PASSWORD_HASHERS[0] == "accounts.hashers.GatehouseArgon2PasswordHasher"
 
 
 def test_platform_admin_password_is_stored_as_argon2_under_base_settings(admin_env):

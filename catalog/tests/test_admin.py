@@ -57,7 +57,24 @@ def populated(owner):
     server = services.server_create(owner=owner, slug="populated", tools=[(tool, "")])
     token_create(user=owner, name="populated", servers=[server])
     VirtualServerFactory(owner=owner)
+    _identity_rows(owner, team)
     return upstream
+
+
+def _identity_rows(user, team) -> None:
+    """Rows for the admin pages of allauth and accounts (SSO, MFA, email addresses, group rules)."""
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+    from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
+
+    from accounts.models import SsoGroupRule
+
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    app = SocialApp.objects.create(provider="openid_connect", provider_id="idp", name="IdP", client_id="gatehouse")
+    account = SocialAccount.objects.create(user=user, provider="idp", uid="subject-1", extra_data={"groups": []})
+    SocialToken.objects.create(app=app, account=account, token="not-a-real-token")
+    Authenticator.objects.create(user=user, type=Authenticator.Type.RECOVERY_CODES, data={"seed": "00", "used_mask": 0})
+    SsoGroupRule.objects.create(provider="idp", value="platform-admins", team=team, role=Membership.Role.ADMIN)
 
 
 def _url(model, view: str, *args) -> str:
@@ -198,10 +215,11 @@ def _logged_in_admin_page(live_server, email: str, password: str):
         )
         try:
             page = browser.new_page()
+            # /admin/login/ hands over to the allauth login page, where lockout, SSO and MFA apply.
             page.goto(f"{live_server.url}/admin/login/")
-            page.fill("input[name=username]", email)
+            page.fill("input[name=login]", email)
             page.fill("input[name=password]", password)
-            page.click("input[type=submit]")
+            page.click("button[type=submit]")
             page.wait_for_load_state()
             yield page
         finally:

@@ -29,6 +29,18 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
+    # --- identity: allauth (accounts, SSO, MFA) ---
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.microsoft",
+    "allauth.socialaccount.providers.okta",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
+    # --- end identity ---
     "accounts",
     "teams",
     "tokens",
@@ -39,12 +51,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "accounts.request_context.RequestContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.StaffMFAMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -61,6 +76,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.identity",
             ],
         },
     },
@@ -104,17 +120,89 @@ CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 
 AUTH_USER_MODEL = "accounts.User"
+# --- Identity: passwords (accounts) ---------------------------------------------------------------------------
+# Argon2id first; its costs are tunable (argon2-cffi's RFC 9106 "low memory" profile is the default). PBKDF2 stays
+# second so hashes imported from elsewhere still verify and are upgraded at the next login.
+ARGON2_TIME_COST = env_int("ARGON2_TIME_COST", 3, minimum=1)
+ARGON2_MEMORY_COST = env_int("ARGON2_MEMORY_COST", 65536, minimum=8)  # KiB
+ARGON2_PARALLELISM = env_int("ARGON2_PARALLELISM", 4, minimum=1)
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "accounts.hashers.GatehouseArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 12, minimum=8)
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ["email", "full_name"]},
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
+    {"NAME": "accounts.validators.ComplexityValidator", "OPTIONS": {"min_classes": 3}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# --- end of identity: passwords ---------------------------------------------------------------------------------
 PLATFORM_ADMIN_EMAIL = env_str("PLATFORM_ADMIN_EMAIL", "")
+
+# --- Identity: lockout, allauth, SSO, MFA, mail (accounts) --------------------------------------------------------
+MAX_FAILED_LOGIN_ATTEMPTS = env_int("MAX_FAILED_LOGIN_ATTEMPTS", 5, minimum=1)
+FAILED_LOGIN_WINDOW_MINUTES = env_int("FAILED_LOGIN_WINDOW_MINUTES", 15, minimum=1)
+ACCOUNT_LOCKOUT_DURATION_MINUTES = env_int("ACCOUNT_LOCKOUT_DURATION_MINUTES", 15, minimum=1)
+# One backend: every password login goes through the lockout check (see accounts/backends.py).
+AUTHENTICATION_BACKENDS = ["accounts.backends.LockoutModelBackend"]
+
+ADMIN_URL = env_str("ADMIN_URL", "admin/").strip("/") + "/"
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "account_home"
+PUBLIC_REGISTRATION_ENABLED = env_bool("PUBLIC_REGISTRATION_ENABLED", False)
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm"}
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_PREVENT_ENUMERATION = True
+# Accounts are made by admins unless registration is public; self-registered addresses must be proven.
+ACCOUNT_EMAIL_VERIFICATION = env_str(
+    "ACCOUNT_EMAIL_VERIFICATION", "mandatory" if PUBLIC_REGISTRATION_ENABLED else "optional"
+)
+if ACCOUNT_EMAIL_VERIFICATION not in ("mandatory", "optional", "none"):
+    raise ImproperlyConfigured("ACCOUNT_EMAIL_VERIFICATION must be mandatory, optional or none.")
+# Per-account guessing is stopped by our lockout (which also covers the admin and API); allauth keeps its per-IP
+# limit on top.
+ACCOUNT_RATE_LIMITS = {"login_failed": "20/m/ip"}
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Gatehouse] "
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "gatehouse@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
+# SSO: providers from the environment (config/settings/sso.py) or from the admin's Social applications. A first SSO
+# login provisions the user, if the address is in SSO_ALLOWED_EMAIL_DOMAINS (empty: any domain).
+from config.settings.sso import socialaccount_providers  # noqa: E402
+
+SOCIALACCOUNT_PROVIDERS = socialaccount_providers()
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_REQUIRED = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
+# An SSO login whose IdP vouches for the address signs in the existing local account with that address.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = env_bool("SSO_LINK_BY_VERIFIED_EMAIL", True)
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = SOCIALACCOUNT_EMAIL_AUTHENTICATION
+SSO_ALLOWED_EMAIL_DOMAINS = [domain.lower().lstrip("@") for domain in env_list("SSO_ALLOWED_EMAIL_DOMAINS")]
+SSO_AUTO_PROVISION = env_bool("SSO_AUTO_PROVISION", True)
+
+# MFA: TOTP, WebAuthn security keys and recovery codes. Staff must enrol before the admin opens when
+# MFA_REQUIRED_FOR_STAFF (on in production settings).
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Gatehouse")
+MFA_REQUIRED_FOR_STAFF = env_bool("MFA_REQUIRED_FOR_STAFF", False)
+# Only an admin can create accounts unless registration is public, so nobody can squat an address with MFA.
+MFA_ALLOW_UNVERIFIED_EMAIL = not PUBLIC_REGISTRATION_ENABLED
+# --- end of identity: lockout, allauth, SSO, MFA, mail -------------------------------------------------------------
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from allauth.account.authentication import get_authentication_records
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.urls import reverse
+
+_SECOND_FACTORS = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+
+
+class StaffMFAMiddleware:
+    """With MFA_REQUIRED_FOR_STAFF, no admin page opens for a staff member until they have a second factor and this
+    session has passed it: without one they are sent to enrol, with one not yet used in this session (a session that
+    began before enrolment, or outside allauth's login) they are asked for a code first."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.admin_prefix = "/" + settings.ADMIN_URL
+        self.open_paths = (self.admin_prefix + "login/", self.admin_prefix + "logout/")
+
+    def __call__(self, request):
+        if (
+            settings.MFA_REQUIRED_FOR_STAFF
+            and request.path.startswith(self.admin_prefix)
+            and not request.path.startswith(self.open_paths)
+            and request.user.is_authenticated
+            and request.user.is_staff
+        ):
+            if not is_mfa_enabled(request.user, types=_SECOND_FACTORS):
+                messages.warning(request, "Set up two-factor authentication before using the administration.")
+                return redirect("mfa_activate_totp")
+            if not any(record.get("method") == "mfa" for record in get_authentication_records(request, request.user)):
+                query = urlencode({"next": request.get_full_path()})
+                return redirect(f"{reverse('mfa_reauthenticate')}?{query}")
+        return self.get_response(request)

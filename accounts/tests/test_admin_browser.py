@@ -1,0 +1,125 @@
+"""A real browser (Playwright driving Debian's Chromium) at the admin: password + TOTP opens it, a wrong code does
+not, and repeated wrong passwords lock the account with a message saying so."""
+from __future__ import annotations
+
+import shutil
+from contextlib import contextmanager
+
+import pytest
+from django.test import override_settings
+
+from accounts.models import AuthEvent, User
+from accounts.tests.totp import totp_code, totp_enrol, wrong_code
+
+CHROMIUM = "/usr/bin/chromium"
+EMAIL = "browser-staff@example.com"
+PASSWORD = "Browser-Staff-Key-77"
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"no browser at {CHROMIUM}"),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+@pytest.fixture(autouse=True)
+def _mfa_required():
+    with override_settings(MFA_REQUIRED_FOR_STAFF=True, MAX_FAILED_LOGIN_ATTEMPTS=3):
+        yield
+
+
+@pytest.fixture
+def staff_secret():
+    staff = User.objects.create_user(EMAIL, PASSWORD, is_staff=True, is_superuser=True)
+    return totp_enrol(staff)
+
+
+@contextmanager
+def _page():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def _password_step(page, live_server, password: str) -> None:
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("input[name=login]", EMAIL)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def test_password_and_totp_code_open_the_admin(live_server, staff_secret):
+    with _page() as page:
+        _password_step(page, live_server, PASSWORD)
+        assert "Two-factor authentication" in page.content()
+        page.fill("input[name=code]", totp_code(staff_secret))
+        page.click("text=Verify")
+        page.wait_for_load_state()
+        assert page.url == f"{live_server.url}/admin/"
+        assert "Gatehouse administration" in page.content()
+
+
+def test_wrong_totp_code_is_refused(live_server, staff_secret):
+    with _page() as page:
+        _password_step(page, live_server, PASSWORD)
+        page.fill("input[name=code]", wrong_code(staff_secret))
+        page.click("text=Verify")
+        page.wait_for_load_state()
+        assert "Incorrect code" in page.content()
+        page.goto(f"{live_server.url}/admin/")
+        assert "Gatehouse administration" not in page.content()
+        assert page.url.startswith(f"{live_server.url}/accounts/")  # still at the login, the code pending
+
+
+def test_repeated_wrong_passwords_lock_the_account_and_say_so(live_server, staff_secret):
+    with _page() as page:
+        for _ in range(3):
+            _password_step(page, live_server, "not-the-password")
+        assert "This account is locked after too many failed logins" in page.content()
+        _password_step(page, live_server, PASSWORD)
+        assert "This account is locked after too many failed logins" in page.content()
+        assert "Two-factor authentication" not in page.content()
+    assert AuthEvent.objects.filter(kind=AuthEvent.Kind.LOCKOUT, email=EMAIL).count() == 1
+
+
+@override_settings(MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN=True)  # the live server is plain http on localhost
+def test_security_key_enrolled_in_the_browser_opens_the_admin(live_server):
+    from allauth.mfa.models import Authenticator
+
+    staff = User.objects.create_user(EMAIL, PASSWORD, is_staff=True, is_superuser=True)
+    with _page() as page:
+        # Chromium's virtual authenticator stands in for a USB security key.
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable")
+        cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+            "protocol": "ctap2", "transport": "usb", "hasResidentKey": True, "hasUserVerification": True,
+            "isUserVerified": True, "automaticPresenceSimulation": True,
+        }})
+        _password_step(page, live_server, PASSWORD)
+        assert "Gatehouse administration" not in page.content()  # no second factor yet: sent to enrol one
+        page.goto(f"{live_server.url}/accounts/2fa/webauthn/add/")
+        assert "/accounts/reauthenticate/" in page.url  # adding a factor asks for the password again
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        page.fill("input[name=name]", "desk key")
+        page.click("#mfa_webauthn_add")
+        page.wait_for_url(lambda url: "/webauthn/add/" not in url)
+
+        page.context.clear_cookies()
+        _password_step(page, live_server, PASSWORD)
+        page.click("#mfa_webauthn_authenticate")
+        page.wait_for_url(f"{live_server.url}/admin/")
+        assert "Gatehouse administration" in page.content()
+    # The ORM stays outside the block: Playwright's sync API runs an event loop in this thread.
+    assert Authenticator.objects.filter(user=staff, type=Authenticator.Type.WEBAUTHN).count() == 1
+    assert AuthEvent.objects.filter(user=staff, kind=AuthEvent.Kind.LOGIN).latest("created_at").detail == (
+        "password+mfa:webauthn"
+    )
