@@ -38,3 +38,20 @@ class StaffMFAMiddleware:
                 query = urlencode({"next": request.get_full_path()})
                 return redirect(f"{reverse('mfa_reauthenticate')}?{query}")
         return self.get_response(request)
+
+
+class SsoFormActionMiddleware:
+    """An SSO provider's login page posts to Gatehouse, which redirects to the identity provider; browsers apply the
+    page's CSP ``form-action`` to that redirect too. On those pages alone, the redirect may leave this origin (the
+    page's only form is allauth's own, posting to itself). Listed after django-csp's middleware, so it runs first on
+    the way out."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        if match is not None and match.func.__module__.startswith("allauth.socialaccount.providers"):
+            response._csp_update = {"form-action": ["*"]}
+        return response

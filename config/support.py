@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 
 MASK = "********"
 _SECRET_NAME = re.compile(r"SECRET|PASSW|TOKEN|KEY|PEPPER|CREDENTIAL|PRIVATE|SIGNATURE|SALT|DSN|_URL$", re.I)
@@ -130,10 +131,15 @@ def support_bundle_write(*, target: Path | io.BytesIO, logs: Iterable[Path] = ()
     from config.posture import posture_report
 
     secrets = known_secrets()
+    try:
+        posture = posture_report(database=True)
+    except DatabaseError as exc:
+        # A bundle is most wanted when something is broken; an unreachable database must not prevent it.
+        posture = {**posture_report(database=False), "database_checks": f"skipped: {type(exc).__name__}"}
     members = {
         "versions.json": versions(),
         "settings.json": redacted_settings(),
-        "posture.json": posture_report(database=True),
+        "posture.json": posture,
         "created.json": {"created_at": datetime.now(timezone.utc).isoformat()},
     }
     written = []

@@ -301,6 +301,7 @@ INSTALLED_APPS += ["csp", "corsheaders"]
 MIDDLEWARE.insert(1, "config.middleware.SecurityHeadersMiddleware")
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "corsheaders.middleware.CorsMiddleware")
 MIDDLEWARE.append("csp.middleware.CSPMiddleware")
+MIDDLEWARE.append("accounts.middleware.SsoFormActionMiddleware")
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("csp.context_processors.nonce")
 # Strict: only our own origin, no inline script without this response's nonce, no plugins, no framing, no <base>.
 CONTENT_SECURITY_POLICY = {

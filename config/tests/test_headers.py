@@ -18,7 +18,7 @@ def _policy(response) -> dict[str, str]:
 
 
 def test_admin_pages_carry_a_strict_content_security_policy(client):
-    policy = _policy(client.get("/admin/login/"))
+    policy = _policy(client.get("/accounts/login/"))
     assert policy["default-src"] == "'self'"
     assert "'unsafe-inline'" not in policy["script-src"] and "'unsafe-eval'" not in policy["script-src"]
     assert "'unsafe-inline'" not in policy["style-src"]
@@ -28,7 +28,7 @@ def test_admin_pages_carry_a_strict_content_security_policy(client):
 
 
 def test_every_django_response_carries_the_protective_headers(client):
-    response = client.get("/admin/login/")
+    response = client.get("/accounts/login/")
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "same-origin"
@@ -55,12 +55,12 @@ def test_only_the_api_docs_page_may_load_swagger_from_its_cdn(admin_client):
 
 
 def test_session_and_csrf_cookies_are_httponly_and_samesite(client, admin_user):
-    login = client.get("/admin/login/")
+    login = client.get("/accounts/login/")
     csrf = login.cookies["csrftoken"]
     assert csrf["httponly"] and csrf["samesite"] == "Lax"
     response = client.post(
-        "/admin/login/?next=/admin/",
-        {"username": admin_user.email, "password": "admin-password-for-tests", "csrfmiddlewaretoken": csrf.value},
+        "/accounts/login/?next=/admin/",
+        {"login": admin_user.email, "password": "admin-password-for-tests", "csrfmiddlewaretoken": csrf.value},
     )
     assert response.status_code == 302
     session = response.cookies["sessionid"]
@@ -128,10 +128,10 @@ def test_admin_scripts_run_under_the_policy_without_violations(live_server):
         try:
             page = browser.new_page()
             page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
-            page.goto(f"{live_server.url}/admin/login/")
-            page.fill("input[name=username]", "csp-admin@example.com")
+            page.goto(f"{live_server.url}/accounts/login/")
+            page.fill("input[name=login]", "csp-admin@example.com")
             page.fill("input[name=password]", "csp-admin-password")
-            page.click("input[type=submit]")
+            page.click("button[type=submit]")
             page.wait_for_load_state()
             page.goto(f"{live_server.url}/admin/catalog/upstream/")
             # actions.js: the header checkbox selects every row, and the counter follows.

@@ -28,7 +28,7 @@ def _fresh_counters():
 
 
 def _login(client, username: str, password: str = "wrong-password"):
-    return client.post("/admin/login/", {"username": username, "password": password})
+    return client.post("/accounts/login/", {"login": username, "password": password})
 
 
 @pytest.mark.django_db
@@ -50,7 +50,7 @@ def test_admin_login_is_limited_per_client_ip(client, settings):
     assert _login(client, "a@example.com").status_code == 200
     assert _login(client, "b@example.com").status_code == 200
     assert _login(client, "c@example.com").status_code == 429
-    assert client.get("/admin/login/").status_code == 200  # viewing the form is not an attempt
+    assert client.get("/accounts/login/").status_code == 200  # viewing the form is not an attempt
 
 
 @pytest.mark.django_db
