@@ -2,7 +2,7 @@
 # The MCP conformance suite against the conformance fixture upstream, directly or through Gatehouse.
 #
 #   tests/conformance/run.sh [--direct | --gateway | --gateway-url URL] [--suite stable|next|both]
-#                            [--results DIR] [--trial-token]
+#                            [--results DIR]
 #
 #   --direct           (default) the suites talk to the fixture upstream itself: the baseline.
 #   --gateway          a throwaway Gatehouse (uvicorn, SQLite under a temp dir) fronts the fixture on the virtual
@@ -13,8 +13,6 @@
 #                      next   = 0.2.0-alpha.12, every server scenario of --spec-version 2026-07-28;
 #                      both   (default).
 #   --results DIR      where the suites write their checks.json files (default: a new temp dir, printed).
-#   --trial-token      for a Gatehouse that cannot serve anonymous callers yet: create a token and have the CLI
-#                      send it (authorization_header.mjs); the binding/anonymous options it lacks are skipped.
 #
 # Exits non-zero when a suite reports a failure its baseline (expected-failures-<suite>.yml) does not list.
 # Every process it starts is stopped on exit.
@@ -32,7 +30,6 @@ mode=direct
 target_url=""
 suite=both
 results=""
-trial_token=0
 
 usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
@@ -43,7 +40,6 @@ while [ $# -gt 0 ]; do
     --gateway-url) mode=external; target_url="${2:?--gateway-url needs a URL}"; shift ;;
     --suite) suite="${2:?--suite needs stable, next or both}"; shift ;;
     --results) results="${2:?--results needs a directory}"; shift ;;
-    --trial-token) trial_token=1 ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; usage ;;
   esac
@@ -68,7 +64,7 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || true
   done
-  # The throwaway database, generated secrets and token go; results and logs stay for reading.
+  # The throwaway database and generated secrets go; results and logs stay for reading.
   rm -rf "$WORK/var"
   [ -z "$results" ] || rm -rf "$WORK"
   exit "$status"
@@ -141,10 +137,6 @@ start_fixture() {
 
 manage() { (cd "$ROOT" && "$PYTHON" manage.py "$@"); }
 
-supports() {  # COMMAND OPTION: does this Gatehouse's manage.py COMMAND know OPTION yet?
-  manage "$1" --help 2>/dev/null | grep -q -- "$2"
-}
-
 start_gatehouse() {
   mkdir -p "$WORK/var"
   umask 077
@@ -161,39 +153,12 @@ start_gatehouse() {
   manage migrate --noinput >"$LOGS/migrate.log" 2>&1
   manage ensure_platform_admin >>"$LOGS/migrate.log" 2>&1
 
-  local upstream_args=(--name conformance --url "$FIXTURE_URL")
-  local server_args=(--slug "$SERVER_SLUG" --upstream conformance --no-prefix)
-  local missing=()
-  if supports add_upstream --binding; then
-    # The sampling, elicitation and logging relays need one upstream session per client session.
-    upstream_args+=(--binding per-client-session)
-  else
-    missing+=("add_upstream --binding")
-  fi
-  if supports create_server --allow-anonymous; then
-    # The suite sends no credentials.
-    server_args+=(--allow-anonymous)
-  else
-    missing+=("create_server --allow-anonymous")
-  fi
-  if [ ${#missing[@]} -gt 0 ]; then
-    local lacking
-    lacking="$(printf '%s, ' "${missing[@]}")"
-    lacking="${lacking%, }"
-    if [ "$trial_token" -eq 0 ]; then
-      echo "run.sh: this Gatehouse lacks $lacking; the suite cannot run through it as specified." >&2
-      echo "run.sh: --trial-token runs it anyway with a token the CLI is made to send." >&2
-      exit 2
-    fi
-    echo "!! trial: this Gatehouse lacks $lacking; running without them, with a bearer token"
-  fi
-  manage add_upstream "${upstream_args[@]}" | tee "$LOGS/add_upstream.log"
-  manage create_server "${server_args[@]}" | tee "$LOGS/create_server.log"
-
-  if [ "$trial_token" -eq 1 ]; then
-    manage create_token --email "$PLATFORM_ADMIN_EMAIL" --server "$SERVER_SLUG" --name conformance-trial \
-      | tail -n 1 >"$WORK/var/token"
-  fi
+  # The sampling, elicitation and logging relays need one upstream session per client session; the suite sends
+  # no credentials, so the server allows anonymous callers.
+  manage add_upstream --name conformance --url "$FIXTURE_URL" --binding per-client-session \
+    | tee "$LOGS/add_upstream.log"
+  manage create_server --slug "$SERVER_SLUG" --upstream conformance --no-prefix --allow-anonymous \
+    | tee "$LOGS/create_server.log"
 
   local port
   port="$(free_port)"
@@ -202,12 +167,6 @@ start_gatehouse() {
   wait_for_http "http://127.0.0.1:$port/health" "${pids[-1]}"
   target_url="http://127.0.0.1:$port/servers/$SERVER_SLUG/mcp"
   echo "== Gatehouse at http://127.0.0.1:$port"
-
-  if [ "$trial_token" -eq 1 ]; then
-    export GATEHOUSE_CONFORMANCE_TOKEN_FILE="$WORK/var/token"
-    export GATEHOUSE_CONFORMANCE_ORIGIN="http://127.0.0.1:$port"
-    export NODE_OPTIONS="--import $HERE/authorization_header.mjs${NODE_OPTIONS:+ $NODE_OPTIONS}"
-  fi
 }
 
 run_suite() {  # stable|next
