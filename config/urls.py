@@ -12,6 +12,7 @@ admin.site.site_title = "Gatehouse"
 api_v1 = [
     path("", include("catalog.api.urls")),
     path("", include("tokens.api.urls")),
+    path("", include("teams.api.urls")),  # teams, memberships, invitations, roles, users, me
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

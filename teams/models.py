@@ -44,6 +44,17 @@ class Team(models.Model):
         return self.personal_for_id is not None
 
 
+class RoleQuerySet(models.QuerySet):
+    def visible_to(self, principal, action: str = "view") -> RoleQuerySet:
+        """Everyone signed in may read roles; only admin.role_management changes them."""
+        from teams.permissions import VIEW, principal_may
+        from teams.roles import ADMIN_ROLE_MANAGEMENT
+
+        if principal is None:
+            return self.none()
+        return self if action == VIEW or principal_may(principal, ADMIN_ROLE_MANAGEMENT) else self.none()
+
+
 class Role(models.Model):
     """A custom team role: a named set of permissions (teams.roles.PERMISSIONS) an admin edits."""
 
@@ -52,6 +63,8 @@ class Role(models.Model):
     permissions = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RoleQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -50,6 +50,16 @@ OBJECT_PERMISSIONS: dict[str, dict[str, str]] = {
     "catalog.virtualserver": {
         VIEW: roles.SERVERS_READ, USE: roles.SERVERS_USE, CHANGE: roles.SERVERS_MANAGE, CREATE: roles.SERVERS_MANAGE,
     },
+    # Not owned objects (no owner/team/visibility): only their create permission is read from here; their querysets
+    # scope themselves (Team, Membership, Invitation, Role, ApiToken ``visible_to``).
+    "teams.team": {CREATE: roles.TEAMS_CREATE},
+    "teams.membership": {CREATE: roles.TEAMS_MANAGE},
+    "teams.invitation": {CREATE: roles.TEAMS_MANAGE},
+    "teams.role": {CREATE: roles.ADMIN_ROLE_MANAGEMENT},
+    "tokens.apitoken": {CREATE: roles.TOKENS_CREATE},
+    "accounts.user": {
+        VIEW: roles.ADMIN_USER_MANAGEMENT, CHANGE: roles.ADMIN_USER_MANAGEMENT, CREATE: roles.ADMIN_USER_MANAGEMENT,
+    },
 }
 
 # Permissions that change things: granted by a team role on any of the team's objects, whatever their visibility.

@@ -109,6 +109,12 @@ def membership_add(*, team: Team, user, role: str = Membership.Role.DEVELOPER, a
     return membership
 
 
+def _is_owner_or_platform_admin(actor, team: Team) -> bool:
+    if actor is None or actor.is_superuser:
+        return True
+    return Membership.objects.filter(team=team, user=actor, role=Membership.Role.OWNER).exists()
+
+
 def _locked(membership: Membership) -> Membership:
     return Membership.objects.select_for_update().select_related("team", "user").get(pk=membership.pk)
 
@@ -132,6 +138,9 @@ def membership_update(*, membership: Membership, actor, role: str | None = None,
             raise TeamError(f"Unknown role {role!r}.")
         if membership.team.is_personal:
             raise TeamError("The role in a personal team cannot change.")
+        touches_owner = Membership.Role.OWNER in (role, membership.role)
+        if touches_owner and not _is_owner_or_platform_admin(actor, membership.team):
+            raise TeamError("Only an owner can make or unmake owners.")
         _check_not_last_owner(membership)
         changes["role"] = [membership.role, role]
         membership.role = role
@@ -170,9 +179,7 @@ def invitation_create(*, team: Team, email: str, role: str = Membership.Role.DEV
         raise TeamError("Nobody can be invited to a personal team.")
     if role not in Membership.Role.values:
         raise TeamError(f"Unknown role {role!r}.")
-    if role == Membership.Role.OWNER and not Membership.objects.filter(
-        team=team, user=actor, role=Membership.Role.OWNER
-    ).exists() and not actor.is_superuser:
+    if role == Membership.Role.OWNER and not _is_owner_or_platform_admin(actor, team):
         raise TeamError("Only an owner can invite another owner.")
     email = (email or "").strip().lower()
     if "@" not in email:
@@ -268,3 +275,22 @@ def platform_role_set(*, user, role: str | None, actor) -> None:
     catalog_version_bump()
     audit_record("platform_role.set", actor=actor, target=user, data={"role": role})
 
+
+
+@transaction.atomic
+def platform_user_update(*, user, actor, **changes) -> object:
+    """A platform admin changes a user's name, staff flag or active flag (deactivating ends their tokens' use)."""
+    allowed = {"full_name", "is_active", "is_staff"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise TeamError(f"Cannot change {', '.join(sorted(unknown))}.")
+    if actor is not None and user.pk == actor.pk and changes.get("is_active") is False:
+        raise TeamError("You cannot deactivate yourself.")
+    before = {name: getattr(user, name) for name in changes}
+    for name, value in changes.items():
+        setattr(user, name, value)
+    if changes:
+        user.save(update_fields=list(changes))
+        catalog_version_bump()
+        audit_record("user.update", actor=actor, target=user, data={"before": before, "after": changes})
+    return user
