@@ -142,9 +142,7 @@ def credential_admit(credential: Credential, *, client: Client, now: datetime | 
     """The per-request checks (IP, time window, quota); raises Refused."""
     if credential.scope.empty:
         return
-    reason = scope_refusal(
-        credential.scope, token_id=credential.token_id or 0, ip=client.ip, now=now or timezone.now()
-    )
+    reason = scope_refusal(credential.scope, ip=client.ip, now=now or timezone.now())
     if reason is not None:
         raise Refused(reason, token_id=credential.token_id, user_id=credential.principal.user_id)
 

@@ -7,16 +7,20 @@ from django.utils import timezone
 
 class ApiTokenQuerySet(models.QuerySet):
     def visible_to(self, principal, action: str = "view") -> ApiTokenQuerySet:
-        """A user's own tokens, and the team tokens of teams where they hold tokens.manage; platform admins all."""
-        from teams.permissions import holds_in_team
-        from teams.roles import TOKENS_MANAGE
+        """A user's own tokens (changing them needs tokens.create), and the team tokens of teams where they hold
+        tokens.manage; platform admins all."""
+        from teams.permissions import CHANGE, holds, holds_in_team
+        from teams.roles import TOKENS_CREATE, TOKENS_MANAGE
 
         if principal is None:
             return self.none()
-        if principal.is_superuser and principal.team_scope is None:
+        if principal.is_superuser and principal.team_scope is None and principal.permission_scope is None:
             return self
         managed = [team_id for team_id in principal.team_ids if holds_in_team(principal, TOKENS_MANAGE, team_id)]
-        return self.filter(models.Q(user_id=principal.user_id) | models.Q(team_id__in=managed))
+        own = models.Q(user_id=principal.user_id)
+        if action == CHANGE and not holds(principal, TOKENS_CREATE):
+            own = models.Q(pk__in=[])
+        return self.filter(own | models.Q(team_id__in=managed))
 
 
 class ApiToken(models.Model):

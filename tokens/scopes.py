@@ -43,6 +43,8 @@ class TokenScope:
     windows: tuple[Window, ...] = ()
     quota_calls: int | None = None
     quota_period_seconds: int = 86400
+    # The token's random lookup part, not its id: ids can be reused (SQLite), and counters outlive rows.
+    quota_key: str = ""
 
     @property
     def empty(self) -> bool:
@@ -96,14 +98,15 @@ def scope_from_token(token) -> TokenScope:
         windows=windows_parse(token.time_windows or []),
         quota_calls=token.quota_calls,
         quota_period_seconds=token.quota_period_seconds,
+        quota_key=token.lookup,
     )
 
 
-def _quota_key(token_id: int, period: int, now: datetime) -> str:
-    return f"gatehouse:quota:{token_id}:{period}:{int(now.timestamp()) // period}"
+def _quota_key(key: str, period: int, now: datetime) -> str:
+    return f"gatehouse:quota:{key}:{period}:{int(now.timestamp()) // period}"
 
 
-def scope_refusal(scope: TokenScope, *, token_id: int, ip: str | None, now: datetime) -> str | None:
+def scope_refusal(scope: TokenScope, *, ip: str | None, now: datetime) -> str | None:
     """Why this request may not use the token (a reason safe to show), or None. Counts the call toward the quota."""
     if scope.networks:
         try:
@@ -116,7 +119,7 @@ def scope_refusal(scope: TokenScope, *, token_id: int, ip: str | None, now: date
         return "This token may not be used at this time."
     if scope.quota_calls is not None:
         cache = process_cache()
-        key = _quota_key(token_id, scope.quota_period_seconds, now)
+        key = _quota_key(scope.quota_key, scope.quota_period_seconds, now)
         cache.add(key, 0, scope.quota_period_seconds + 60)
         try:
             used = cache.incr(key)

@@ -142,7 +142,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Management API of the Gatehouse MCP gateway.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated", "teams.scoping.NotServerScoped"],
 }
 
 # Without collectstatic (local mode, tests) WhiteNoise serves straight from the apps' static folders.

@@ -203,7 +203,7 @@ class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
 class MeView(APIView):
     """Who you are, as the gateway sees this request's credential."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, NotServerScoped]
 
     @extend_schema(responses={200: serializers.MeSerializer})
     def get(self, request):
