@@ -337,3 +337,117 @@ def test_management_api(world, actor):
             if got != expected:
                 failures.append(f"{row.method} {url} ({name}): expected {expected}, got {got} {response.content[:200]!r}")
     assert not failures, f"{actor}:\n" + "\n".join(failures)
+
+
+# --- the MCP matrix ------------------------------------------------------------------------------------------------
+
+OK, EMPTY, UNKNOWN = "ok", "empty", "unknown"
+
+MCP_CALLS: dict[str, dict | None] = {
+    "initialize": None,  # sent by Gateway.initialize
+    "ping": {},
+    "tools/list": {},
+    "tools/call": {"name": "fixture__echo", "arguments": {"text": "hi"}},
+    "prompts/list": {},
+    "prompts/get": {"name": "fixture__summarize", "arguments": {"topic": "gates"}},
+    "resources/list": {},
+    "resources/templates/list": {},
+    "resources/read": {"uri": "fixture://greeting"},
+    "completion/complete": {"ref": {"type": "ref/prompt", "name": "fixture__summarize"},
+                            "argument": {"name": "topic", "value": "g"}},
+}
+LISTED = {"tools/list": "tools", "prompts/list": "prompts", "resources/list": "resources",
+          "resources/templates/list": "resourceTemplates"}
+
+EVERYTHING = {method: OK for method in MCP_CALLS}
+# Without tools.execute a tool is neither listed nor callable on MCP; everything else is readable.
+NO_EXECUTE = {**EVERYTHING, "tools/list": EMPTY, "tools/call": UNKNOWN}
+
+MCP_MATRIX: dict[str, dict[str, str | int]] = {
+    "outsider": {method: 404 for method in MCP_CALLS},  # a team server is unknown to outsiders
+    "viewer": NO_EXECUTE,
+    "developer": EVERYTHING,
+    "team_admin": EVERYTHING,
+    "platform_admin": EVERYTHING,
+    "permission_scoped": NO_EXECUTE,
+    "server_scoped": EVERYTHING,  # this is its server
+    **{actor: {method: 401 for method in MCP_CALLS} for actor in UNAUTHENTICATED},
+}
+
+BLOCKED_REASONS = {
+    "expired": "Invalid, expired or revoked token.",
+    "revoked": "Invalid, expired or revoked token.",
+    "wrong_ip": "This token may not be used from this address.",
+    "outside_window": "This token may not be used at this time.",
+    "over_quota": "This token's usage quota is exhausted.",
+}
+
+
+def test_every_mcp_method_is_in_the_matrix():
+    from proxy.protocol.handlers import HANDLERS
+
+    assert set(MCP_CALLS) == {"initialize", *HANDLERS}, "an MCP method is missing from the authorization matrix"
+    assert set(MCP_MATRIX) == set(ACTORS)
+
+
+def _mcp_outcome(response, method: str):
+    if response["status"] != 200:
+        return response["status"]
+    message = response["json"]
+    if "error" in message:
+        return UNKNOWN if message["error"]["code"] == -32602 else f"error {message['error']}"
+    if method in LISTED and not message["result"][LISTED[method]]:
+        return EMPTY
+    return OK
+
+
+@pytest.fixture
+def mcp_world(transactional_db, upstream_process, team, owner, teammate, outsider, admin_user, closed_pool):
+    from catalog import services as catalog_services
+    from catalog.models import Prompt, Resource, Tool
+
+    upstream = catalog_services.upstream_create(owner=owner, name="fixture", url=upstream_process.url,
+                                                team=team, visibility="team", timeout_seconds=5)
+    assert catalog_services.upstream_discover(upstream=upstream).ok
+    entries = {model: [(entry, "") for entry in model.objects.filter(upstream=upstream)]
+               for model in (Tool, Prompt, Resource)}
+    server = catalog_services.server_create(owner=owner, slug="demo", team=team, visibility="team",
+                                            tools=entries[Tool], prompts=entries[Prompt], resources=entries[Resource])
+    users = make_users(team=team, owner=owner, teammate=teammate, outsider=outsider, admin_user=admin_user)
+    return make_tokens(users, server=server)
+
+
+@pytest.fixture
+def closed_pool():
+    from proxy.upstream.pool import upstream_pool_close
+
+    yield
+    from asgiref.sync import async_to_sync
+
+    async_to_sync(upstream_pool_close)()
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+async def test_mcp(mcp_world, actor):
+    from asgiref.sync import sync_to_async
+
+    from proxy.tests.conftest import Gateway
+    from tokens.models import TokenUsage
+    from tokens.usage import usage_flush
+
+    gateway = Gateway("/servers/demo/mcp", mcp_world[actor])
+    failures = []
+    for method, params in MCP_CALLS.items():
+        if method == "initialize":
+            response = await gateway.initialize()
+        else:
+            response = await gateway.send(gateway.request(method, params))
+        got, expected = _mcp_outcome(response, method), MCP_MATRIX[actor][method]
+        if got != expected:
+            failures.append(f"{method}: expected {expected}, got {got} {response['body'][:200]!r}")
+    assert not failures, f"{actor}:\n" + "\n".join(failures)
+    if actor in BLOCKED_REASONS:
+        await usage_flush()
+        reasons = await sync_to_async(list)(
+            TokenUsage.objects.filter(outcome="blocked", method="mcp").values_list("reason", flat=True))
+        assert BLOCKED_REASONS[actor] in reasons
