@@ -61,8 +61,10 @@ def configuration_errors() -> list[str]:
     if algorithm not in ALGORITHMS:
         return [f"JWT_ALGORITHM must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}."]
     if algorithm in HMAC:
-        if settings.JWT_SECRET_KEY and len(settings.JWT_SECRET_KEY) < 32:
-            return ["JWT_SECRET_KEY must be at least 32 characters."]
+        # RFC 7518 3.2: an HMAC key at least as long as the hash.
+        minimum = int(algorithm[2:]) // 8
+        if settings.JWT_SECRET_KEY and len(settings.JWT_SECRET_KEY.encode()) < minimum:
+            return [f"JWT_SECRET_KEY must be at least {minimum} bytes for {algorithm}."]
         return []
     errors = []
     try:
