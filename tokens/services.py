@@ -58,27 +58,13 @@ def _checked_teams(principal, teams) -> list[int] | None:
     return ids
 
 
-@transaction.atomic
-def token_create(
-    *,
-    user,
-    name: str,
-    servers: list[VirtualServer] | None = None,
-    expires_days: int | None = None,
-    actor=None,
-    team: Team | None = None,
-    teams=MY_TEAMS,
-    permissions: list[str] | None = None,
-    ip_ranges: list[str] | None = None,
-    time_windows: list[dict] | None = None,
-    quota_calls: int | None = None,
-    quota_period_seconds: int = 86400,
-) -> tuple[ApiToken, str]:
-    """Create a token; the returned string is the only time the secret exists outside the caller's hands.
-
-    Every scope narrows: permissions must be held by ``user`` now (in ``team`` for a team token), teams must be
-    the user's, the lifetime is capped by TOKEN_MAX_LIFETIME_DAYS.
-    """
+def token_scopes_validate(
+    *, user, name: str, expires_days: int | None = None, team: Team | None = None, teams=MY_TEAMS,
+    permissions: list[str] | None = None, ip_ranges: list[str] | None = None, time_windows: list[dict] | None = None,
+    quota_calls: int | None = None, quota_period_seconds: int = 86400,
+) -> dict:
+    """Check what token_create would store (forms call it to show errors); raises TokenError. Returns the
+    resolved team claim and permission list."""
     if not name or len(name) > 100:
         raise TokenError("A token needs a name of 1 to 100 characters.")
     max_days = settings.TOKEN_MAX_LIFETIME_DAYS
@@ -104,6 +90,36 @@ def token_create(
         raise TokenError("A quota allows at least one call.")
     if not 60 <= quota_period_seconds <= 31 * 86400:
         raise TokenError("The quota period is between 60 seconds and 31 days.")
+    return {"teams": team_ids, "permissions": granted}
+
+
+@transaction.atomic
+def token_create(
+    *,
+    user,
+    name: str,
+    servers: list[VirtualServer] | None = None,
+    expires_days: int | None = None,
+    actor=None,
+    team: Team | None = None,
+    teams=MY_TEAMS,
+    permissions: list[str] | None = None,
+    ip_ranges: list[str] | None = None,
+    time_windows: list[dict] | None = None,
+    quota_calls: int | None = None,
+    quota_period_seconds: int = 86400,
+) -> tuple[ApiToken, str]:
+    """Create a token; the returned string is the only time the secret exists outside the caller's hands.
+
+    Every scope narrows: permissions must be held by ``user`` now (in ``team`` for a team token), teams must be
+    the user's, the lifetime is capped by TOKEN_MAX_LIFETIME_DAYS.
+    """
+    scopes = token_scopes_validate(
+        user=user, name=name, expires_days=expires_days, team=team, teams=teams, permissions=permissions,
+        ip_ranges=ip_ranges, time_windows=time_windows, quota_calls=quota_calls,
+        quota_period_seconds=quota_period_seconds,
+    )
+    team_ids, granted, max_days = scopes["teams"], scopes["permissions"], settings.TOKEN_MAX_LIFETIME_DAYS
     raw, lookup = token_generate()
     pepper_id, digest = token_digest(raw)
     token = ApiToken.objects.create(
