@@ -5,6 +5,24 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def personal_teams_for_existing_users(apps, schema_editor):
+    """Users created before personal teams existed get one, as new users do."""
+    import secrets
+
+    from django.utils.text import slugify
+
+    User = apps.get_model(settings.AUTH_USER_MODEL)
+    Team = apps.get_model("teams", "Team")
+    Membership = apps.get_model("teams", "Membership")
+    for user in User.objects.filter(personal_team__isnull=True):
+        base = slugify(f"personal-{user.email.split('@')[0]}")[:48] or "personal"
+        slug = base
+        while Team.objects.filter(slug=slug).exists():
+            slug = f"{base}-{secrets.token_hex(3)}"
+        team = Team.objects.create(name=f"{user.email} (personal)"[:100], slug=slug, personal_for=user)
+        Membership.objects.create(user=user, team=team, role="owner")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -65,4 +83,5 @@ class Migration(migrations.Migration):
             name='custom_role',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='teams.role'),
         ),
+        migrations.RunPython(personal_teams_for_existing_users, migrations.RunPython.noop),
     ]

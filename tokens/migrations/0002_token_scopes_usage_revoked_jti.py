@@ -6,6 +6,18 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def keep_existing_tokens_reach(apps, schema_editor):
+    """Tokens made before team claims saw everything their user saw: claim the user's teams (platform admins
+    stay unrestricted), so upgrading narrows no existing token and widens none."""
+    ApiToken = apps.get_model("tokens", "ApiToken")
+    Membership = apps.get_model("teams", "Membership")
+    for token in ApiToken.objects.select_related("user").filter(teams__isnull=True, team__isnull=True):
+        if token.user.is_superuser:
+            continue
+        token.teams = sorted(Membership.objects.filter(user_id=token.user_id).values_list("team_id", flat=True))
+        token.save(update_fields=["teams"])
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -82,4 +94,5 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['token', '-created_at'], name='tokenusage_token_time')],
             },
         ),
+        migrations.RunPython(keep_existing_tokens_reach, migrations.RunPython.noop),
     ]
