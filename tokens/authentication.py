@@ -186,6 +186,28 @@ async def principal_for_bearer(header_value: str | None, *, version: int) -> Pri
         return None
 
 
+def _proxy_user_principal(email: str) -> Principal | None:
+    user = get_user_model().objects.filter(email=email.strip().lower(), is_active=True).first()
+    return principal_for_user(user) if user is not None else None
+
+
+_proxy_principals: BoundedMemo[tuple[str, int], tuple[Principal | None, float]] = BoundedMemo(10_000)
+
+
+async def principal_for_proxy_user(client: Client, *, version: int) -> Principal | None:
+    """The user a trusted authenticating proxy names (TRUST_PROXY_AUTH), for the data plane; None otherwise."""
+    if not settings.TRUST_PROXY_AUTH or not client.via_trusted_proxy or not client.proxy_user:
+        return None
+    key = (client.proxy_user.strip().lower(), version)
+    now = timezone.now().timestamp()
+    remembered = _proxy_principals.get(key)
+    if remembered is None or remembered[1] <= now:
+        principal = await database_sync_to_async(_proxy_user_principal)(client.proxy_user)
+        remembered = (principal, now + settings.GATEHOUSE_PRINCIPAL_CACHE_SECONDS)
+        _proxy_principals.put(key, remembered)
+    return remembered[0]
+
+
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     """DRF: sets ``request.user`` to the token's user and ``request.auth`` to its Principal.
 
@@ -221,7 +243,7 @@ class TrustedProxyAuthentication(authentication.BaseAuthentication):
         client = client_from_request(request)
         if not client.via_trusted_proxy or not client.proxy_user:
             return None
-        user = get_user_model().objects.filter(email=client.proxy_user.strip().lower(), is_active=True).first()
-        if user is None:
+        principal = _proxy_user_principal(client.proxy_user)
+        if principal is None:
             raise exceptions.AuthenticationFailed("The proxy named an unknown user.")
-        return user, principal_for_user(user)
+        return get_user_model().objects.get(pk=principal.user_id), principal

@@ -192,20 +192,7 @@ async def test_usage_buffer_writes_in_batches_and_never_drops(transactional_db, 
 # --- MCP: the client address reaches the data plane ----------------------------------------------------------------
 
 async def _mcp_status(raw: str, client: tuple[str, int]) -> int:
-    from config.asgi import application
-
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).encode()
-    scope = {"type": "http", "http_version": "1.1", "method": "POST", "scheme": "http", "path": "/mcp",
-             "raw_path": b"/mcp", "root_path": "", "query_string": b"", "client": client,
-             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
-                         (b"accept", b"application/json, text/event-stream"),
-                         (b"authorization", f"Bearer {raw}".encode())]}
-    communicator = ApplicationCommunicator(application, scope)
-    await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
-    start = await communicator.receive_output(timeout=10)
-    await communicator.wait(timeout=10)
-    return start["status"]
+    return await _mcp_status_headers([(b"authorization", f"Bearer {raw}".encode())], client)
 
 
 async def test_mcp_ip_scope_uses_the_connections_address(transactional_db, owner):
@@ -276,3 +263,27 @@ def test_team_viewer_token_cannot_get_tools_execute(team):
     MembershipFactory(user=viewer, team=team, role=Membership.Role.VIEWER)
     with pytest.raises(TokenError):
         token_create(user=viewer, name="x", team=team, permissions=["tools.execute"])
+
+
+async def test_mcp_honours_the_proxy_user_header_only_from_a_trusted_proxy(transactional_db, owner, settings):
+    settings.TRUST_PROXY_AUTH = True
+    settings.TRUSTED_PROXY_ADDRESSES = ["10.0.0.0/8"]
+    header = (b"x-authenticated-user", owner.email.encode())
+    assert await _mcp_status_headers([header], ("10.9.9.9", 1)) == 200
+    assert await _mcp_status_headers([header], ("192.0.2.9", 1)) == 401
+
+
+async def _mcp_status_headers(extra: list, client: tuple[str, int]) -> int:
+    from config.asgi import application
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).encode()
+    scope = {"type": "http", "http_version": "1.1", "method": "POST", "scheme": "http", "path": "/mcp",
+             "raw_path": b"/mcp", "root_path": "", "query_string": b"", "client": client,
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
+                         (b"accept", b"application/json, text/event-stream"), *extra]}
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
+    start = await communicator.receive_output(timeout=10)
+    await communicator.wait(timeout=10)
+    return start["status"]
