@@ -181,3 +181,17 @@ def test_mint_jwt_command_prints_a_working_token(owner):
     claims = pyjwt.decode(raw, SECRET, algorithms=["HS256"], audience="gatehouse")
     assert claims["exp"] - claims["iat"] == 300
     assert _get(raw).json()["token"]["teams"] == sorted(owner.memberships.values_list("team_id", flat=True))
+
+
+async def test_jwt_is_accepted_on_mcp_and_its_revocation_is_honoured_at_once(transactional_db, owner, settings):
+    from asgiref.sync import sync_to_async
+
+    from proxy.tests.conftest import Gateway
+
+    settings.JWT_SECRET_KEY = SECRET
+    raw, claims = await sync_to_async(jwt_mint)(user=owner)
+    gateway = Gateway("/mcp", raw)
+    assert (await gateway.initialize())["status"] == 200
+    assert (await gateway.send(gateway.request("ping", {})))["status"] == 200
+    await sync_to_async(jti_revoke)(jti=claims["jti"], actor=owner)
+    assert (await gateway.send(gateway.request("ping", {})))["status"] == 401
