@@ -13,13 +13,16 @@ class TeamQuerySet(models.QuerySet):
 
         if principal is None:
             return self.none()
+        unclaimed = principal.team_scope is None
         if action == CHANGE:
-            managed = [team_id for team_id in principal.team_permissions if holds_in_team(principal, TEAMS_MANAGE, team_id)]
-            return self if principal.is_superuser and principal.team_scope is None else self.filter(pk__in=managed)
-        if principal.platform_permissions and principal.team_scope is None:
+            if unclaimed and principal.is_superuser and holds_in_team(principal, TEAMS_MANAGE, 0):
+                return self
+            return self.filter(pk__in=[
+                team_id for team_id in principal.team_ids if holds_in_team(principal, TEAMS_MANAGE, team_id)
+            ])
+        if unclaimed and principal.platform_permissions:
             return self
-        visible = principal.team_ids if principal.team_scope is None else principal.team_ids & principal.team_scope
-        return self.filter(pk__in=visible)
+        return self.filter(pk__in=principal.team_ids if unclaimed else principal.team_ids & principal.team_scope)
 
 
 class Team(models.Model):

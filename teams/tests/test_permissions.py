@@ -124,3 +124,11 @@ def test_every_permission_is_documented_and_roles_use_only_known_names():
     for granted in [*roles.TEAM_ROLES.values(), *roles.PLATFORM_ROLES.values(), roles.USER_PERMISSIONS]:
         assert granted <= roles.ALL
     assert set(roles.TEAM_ROLES) == set(Membership.Role.values)
+
+
+def test_platform_admin_read_only_token_changes_no_team(admin_user, team):
+    from teams.models import Team
+
+    principal = replace(principal_for_user(admin_user), token_id=1, permission_scope=frozenset({roles.TOOLS_READ}))
+    assert not Team.objects.visible_to(principal, CHANGE).exists()
+    assert Team.objects.visible_to(principal_for_user(admin_user), CHANGE).filter(pk=team.pk).exists()
