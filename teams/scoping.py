@@ -38,8 +38,8 @@ def restrict(queryset, principal: Principal | None, action: str):
     on their permission."""
     if hasattr(queryset, "visible_to"):
         return queryset.visible_to(principal, action)
-    label = queryset.model._meta.label_lower
-    return queryset if permissions.principal_may(principal, permissions.permission_for(label, action)) else queryset.none()
+    permission = permissions.permission_for(queryset.model._meta.label_lower, action)
+    return queryset if permissions.principal_may(principal, permission) else queryset.none()
 
 
 class NotServerScoped(drf_permissions.BasePermission):

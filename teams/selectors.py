@@ -24,7 +24,10 @@ def principal_for_user(
     managed: set[int] = set()
     personal_team_id = None
     for team_id, role, custom, personal_for in rows:
-        granted = frozenset(p for p in custom if p in roles.PERMISSIONS) if custom is not None else roles.TEAM_ROLES[role]
+        if custom is not None:
+            granted = frozenset(name for name in custom if name in roles.PERMISSIONS)
+        else:
+            granted = roles.TEAM_ROLES[role]
         team_permissions[team_id] = granted - roles.PLATFORM_ONLY
         if role in (Membership.Role.OWNER, Membership.Role.ADMIN):
             managed.add(team_id)
@@ -32,7 +35,10 @@ def principal_for_user(
             personal_team_id = team_id
     platform_role = PlatformRole.objects.filter(user_id=user.pk).values_list("role", flat=True).first()
     is_admin = user.is_superuser or platform_role == PlatformRole.Name.ADMIN
-    platform = roles.PLATFORM_ROLES[roles.PLATFORM_ADMIN if is_admin else platform_role] if (is_admin or platform_role) else frozenset()
+    if is_admin:
+        platform = roles.PLATFORM_ROLES[roles.PLATFORM_ADMIN]
+    else:
+        platform = roles.PLATFORM_ROLES[platform_role] if platform_role else frozenset()
     return Principal(
         user_id=user.pk,
         email=user.email,

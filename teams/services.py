@@ -173,7 +173,9 @@ def _invitation_digest(raw: str) -> str:
 
 
 @transaction.atomic
-def invitation_create(*, team: Team, email: str, role: str = Membership.Role.DEVELOPER, actor) -> tuple[Invitation, str]:
+def invitation_create(
+    *, team: Team, email: str, role: str = Membership.Role.DEVELOPER, actor
+) -> tuple[Invitation, str]:
     """An invitation and its secret token (returned once). The caller must have checked teams.manage."""
     if team.is_personal:
         raise TeamError("Nobody can be invited to a personal team.")

@@ -42,7 +42,7 @@ READ_ONLY = [roles.TOOLS_READ, roles.RESOURCES_READ, roles.PROMPTS_READ, roles.S
 
 def _window_excluding_now() -> list[dict]:
     now = timezone.now()
-    return [{"start": (now + timedelta(hours=2)).strftime("%H:%M"), "end": (now + timedelta(hours=3)).strftime("%H:%M")}]
+    return [{"start": f"{now + timedelta(hours=2):%H:%M}", "end": f"{now + timedelta(hours=3):%H:%M}"}]
 
 
 def make_users(*, team, owner, teammate, outsider, admin_user) -> dict:
@@ -168,7 +168,8 @@ for kind, patch in [("tools", {"enabled": False}), ("resources", {"enabled": Fal
                     ("resource-templates", {"enabled": False}), ("prompts", {"enabled": False})]:
     singular = kind[:-1]
     CATALOG_ROWS[f"{singular}-list"] = [Row("GET", _list(kind), sees(TEAM_READERS), otherwise=HIDDEN)]
-    CATALOG_ROWS[f"{singular}-detail"] = [Row("GET", _detail(kind), reads()), Row("PATCH", _detail(kind, patch), manage(200))]
+    CATALOG_ROWS[f"{singular}-detail"] = [
+        Row("GET", _detail(kind), reads()), Row("PATCH", _detail(kind, patch), manage(200))]
 
 MATRIX: dict[str, list[Row]] = {
     **CATALOG_ROWS,
@@ -335,7 +336,8 @@ def test_management_api(world, actor):
             expected = row.expected(actor)
             got = _outcome(response, expected, look_for)
             if got != expected:
-                failures.append(f"{row.method} {url} ({name}): expected {expected}, got {got} {response.content[:200]!r}")
+                failures.append(
+                    f"{row.method} {url} ({name}): expected {expected}, got {got} {response.content[:200]!r}")
     assert not failures, f"{actor}:\n" + "\n".join(failures)
 
 

@@ -187,10 +187,13 @@ def token_usage_record(*, method: str, outcome: str, token_id: int | None = None
 
 
 def token_usage_record_many(*, entries) -> int:
-    """Many usage rows in one insert; entries are tokens.usage.UsageEntry."""
+    """Many usage rows in one insert; entries are tokens.usage.UsageEntry. A token deleted since the entry was
+    buffered keeps its record, without the link."""
+    token_ids = {entry.token_id for entry in entries if entry.token_id is not None}
+    existing = set(ApiToken.objects.filter(pk__in=token_ids).values_list("pk", flat=True)) if token_ids else set()
     rows = [
         TokenUsage(
-            token_id=entry.token_id, jti=entry.jti[:64], user_id=entry.user_id, method=entry.method[:64],
+            token_id=entry.token_id if entry.token_id in existing else None, jti=entry.jti[:64], user_id=entry.user_id, method=entry.method[:64],
             endpoint=entry.endpoint[:255], ip=entry.ip, user_agent=entry.user_agent[:255],
             latency_ms=max(0, int(entry.latency_ms)), outcome=entry.outcome, reason=entry.reason[:255],
             status=entry.status, created_at=entry.created_at,

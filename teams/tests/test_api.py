@@ -91,7 +91,8 @@ def test_me_describes_the_token(owner, team):
 
 def test_platform_admin_sets_a_platform_role_and_deactivates_a_user(admin_user, outsider):
     client = client_for(admin_user)
-    assert client.post(f"{API}/users/{outsider.pk}/platform-role/", {"role": "viewer"}, format="json").status_code == 200
+    role_url = f"{API}/users/{outsider.pk}/platform-role/"
+    assert client.post(role_url, {"role": "viewer"}, format="json").status_code == 200
     assert PlatformRole.objects.get(user=outsider).role == "viewer"
     assert client.post(f"{API}/users/{outsider.pk}/platform-role/", {"role": "emperor"},
                        format="json").status_code == 400

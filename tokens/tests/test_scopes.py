@@ -3,7 +3,7 @@ records, trusted-proxy headers, forged tokens and constant-time comparison."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, time, timedelta, timezone as dt_timezone
 
 import pytest
 from channels.testing import ApplicationCommunicator
@@ -132,7 +132,7 @@ def test_ip_range_admits_inside_and_refuses_outside(owner):
 
 def test_window_containing_now_admits(owner):
     now = datetime.now(dt_timezone.utc)
-    window = {"start": (now - timedelta(hours=1)).strftime("%H:%M"), "end": (now + timedelta(hours=1)).strftime("%H:%M")}
+    window = {"start": f"{now - timedelta(hours=1):%H:%M}", "end": f"{now + timedelta(hours=1):%H:%M}"}
     assert _get(token_create(user=owner, name="x", time_windows=[window])[1]).status_code == 200
 
 
@@ -144,7 +144,7 @@ def test_window_on_other_weekdays_refuses(owner):
 
 
 def test_window_over_midnight_belongs_to_the_day_it_starts():
-    friday_night = Window(start=datetime(2026, 1, 1, 22).time(), end=datetime(2026, 1, 1, 6).time(), days=frozenset({4}))
+    friday_night = Window(start=time(22, 0), end=time(6, 0), days=frozenset({4}))
     assert friday_night.contains(datetime(2026, 11, 20, 23, 0))  # Friday 23:00
     assert friday_night.contains(datetime(2026, 11, 21, 5, 59))  # Saturday 05:59, still Friday's window
     assert not friday_night.contains(datetime(2026, 11, 21, 23, 0))  # Saturday night
@@ -287,3 +287,14 @@ async def _mcp_status_headers(extra: list, client: tuple[str, int]) -> int:
     start = await communicator.receive_output(timeout=10)
     await communicator.wait(timeout=10)
     return start["status"]
+
+
+def test_usage_of_a_token_deleted_before_the_flush_is_kept_without_the_link(owner):
+    from tokens.services import token_usage_record_many
+
+    token, _ = token_create(user=owner, name="x")
+    entry = UsageEntry(method="tools/call", outcome="allowed", token_id=token.pk, user_id=owner.pk)
+    token.delete()
+    token_usage_record_many(entries=[entry])
+    row = TokenUsage.objects.get()
+    assert (row.token_id, row.user_id) == (None, owner.pk)
