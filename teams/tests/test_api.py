@@ -113,3 +113,14 @@ def test_team_create_respects_the_quota(team, owner, settings):
     settings.MAX_TEAMS_PER_USER = 1
     response = client_for(owner).post(f"{API}/teams/", {"name": "Second"}, format="json")
     assert response.status_code == 400 and "at most 1 teams" in response.json()["detail"]
+
+
+def test_openapi_schema_generates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    schema = target.read_text()
+    for path in ["/api/v1/teams/", "/api/v1/memberships/", "/api/v1/invitations/accept/", "/api/v1/roles/",
+                 "/api/v1/users/", "/api/v1/me/", "/api/v1/tokens/{id}/usage/"]:
+        assert f"  {path}:" in schema
