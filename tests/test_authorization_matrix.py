@@ -453,3 +453,21 @@ async def test_mcp(mcp_world, actor):
         reasons = await sync_to_async(list)(
             TokenUsage.objects.filter(outcome="blocked", method="mcp").values_list("reason", flat=True))
         assert BLOCKED_REASONS[actor] in reasons
+
+
+@pytest.mark.parametrize("actor", ["developer", *UNAUTHENTICATED])
+async def test_legacy_sse_and_websocket_apply_the_same_refusals(mcp_world, actor):
+    """The connection-bound transports authenticate through the same access check: out-of-scope tokens are
+    refused at the handshake, in-scope ones connect."""
+    from proxy.tests.streams import SseStream, websocket
+
+    stream = SseStream("/servers/demo/sse", mcp_world[actor])
+    status = await stream.open()
+    communicator = websocket("/servers/demo/ws", mcp_world[actor], subprotocols=["mcp"])
+    connected, _ = await communicator.connect(timeout=10)
+    if actor == "developer":
+        assert (status, connected) == (200, True)
+        await stream.close()
+        await communicator.disconnect()
+    else:
+        assert (status, connected) == (401, False)
