@@ -1,26 +1,21 @@
-"""Start-up checks for credentials. Stable ids: tokens.E001 (JWT configuration), tokens.E002 (trusted proxies),
-tokens.W001 (HS JWT secret derived from SECRET_KEY in production)."""
+"""Start-up checks for credentials. Stable ids: tokens.E001 (JWT configuration), tokens.E002 (trusted proxies).
+
+Without JWT_SECRET_KEY, HS JWTs use a key derived from SECRET_KEY (a separate key, as strong as SECRET_KEY, which
+production already requires to be strong), so that is not reported."""
 from __future__ import annotations
 
 import ipaddress
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, register
 
 
 @register("security")
 def jwt_configuration(app_configs, **kwargs):
-    from tokens.jwt import HMAC, configuration_errors
+    from tokens.jwt import configuration_errors
 
-    problems = [Error(message, hint="Fix JWT_ALGORITHM and its keys.", id="tokens.E001")
-                for message in configuration_errors()]
-    if not problems and settings.JWT_ALGORITHM in HMAC and not settings.JWT_SECRET_KEY and not settings.DEBUG:
-        problems.append(Warning(
-            "JWT_SECRET_KEY is not set: HS JWTs are signed with a key derived from SECRET_KEY.",
-            hint="Set JWT_SECRET_KEY (or JWT_SECRET_KEY_FILE) to 32+ random characters, or use RS/ES keys.",
-            id="tokens.W001",
-        ))
-    return problems
+    return [Error(message, hint="Fix JWT_ALGORITHM and its keys.", id="tokens.E001")
+            for message in configuration_errors()]
 
 
 @register("security")

@@ -298,3 +298,13 @@ def test_usage_of_a_token_deleted_before_the_flush_is_kept_without_the_link(owne
     token_usage_record_many(entries=[entry])
     row = TokenUsage.objects.get()
     assert (row.token_id, row.user_id) == (None, owner.pk)
+
+
+def test_start_up_check_refuses_bad_trusted_proxy_settings(settings):
+    from tokens.checks import trusted_proxies
+
+    settings.TRUSTED_PROXY_ADDRESSES = ["10.0.0.0/8", "not-a-range"]
+    assert [error.id for error in trusted_proxies(None)] == ["tokens.E002"]
+    settings.TRUSTED_PROXY_ADDRESSES = []
+    settings.TRUST_PROXY_AUTH = True
+    assert [error.id for error in trusted_proxies(None)] == ["tokens.E002"]
