@@ -29,7 +29,13 @@ current_client: contextvars.ContextVar[Client] = contextvars.ContextVar("gatehou
 
 @functools.lru_cache(maxsize=1)
 def _trusted_networks(addresses: tuple[str, ...]) -> tuple:
-    return tuple(ipaddress.ip_network(address, strict=False) for address in addresses)
+    networks = []
+    for address in addresses:
+        try:
+            networks.append(ipaddress.ip_network(address, strict=False))
+        except ValueError:
+            continue  # reported at start-up (tokens.E002); trusting less is the safe side
+    return tuple(networks)
 
 
 def is_trusted_proxy(peer: str | None) -> bool:
