@@ -98,3 +98,20 @@ async def usage_submit(entry: UsageEntry) -> None:
 async def usage_flush() -> int:
     """Write everything buffered now (at shutdown, and in tests)."""
     return await usage_buffer.flush()
+
+
+async def usage_record_mcp(principal, *, method: str, name: str = "", latency_ms: int = 0, outcome: str = "allowed",
+                           reason: str = "", status: int | None = None) -> None:
+    """One MCP use by ``principal`` (``name``: the tool, prompt or resource URI), with the client of the current
+    connection (tokens.client.current_client). For the data plane to call after each request; sessions without a
+    token (none today) are not recorded."""
+    from tokens.client import current_client
+
+    if principal is None or (principal.token_id is None and not principal.jti):
+        return
+    client = current_client.get()
+    await usage_submit(UsageEntry(
+        method=method, outcome=outcome, token_id=principal.token_id, jti="" if principal.token_id else principal.jti,
+        user_id=principal.user_id, endpoint=name, ip=client.ip, user_agent=client.user_agent, latency_ms=latency_ms,
+        reason=reason, status=status,
+    ))

@@ -308,3 +308,19 @@ def test_start_up_check_refuses_bad_trusted_proxy_settings(settings):
     settings.TRUSTED_PROXY_ADDRESSES = []
     settings.TRUST_PROXY_AUTH = True
     assert [error.id for error in trusted_proxies(None)] == ["tokens.E002"]
+
+
+async def test_usage_record_mcp_names_the_token_client_and_tool(transactional_db, owner):
+    from asgiref.sync import sync_to_async
+
+    from tokens.client import Client, current_client
+    from tokens.usage import usage_flush, usage_record_mcp
+
+    token, raw = await sync_to_async(token_create)(user=owner, name="x")
+    principal = (await sync_to_async(credential_check)(raw)).principal
+    current_client.set(Client("192.0.2.5", "inspector/1"))
+    await usage_record_mcp(principal, method="tools/call", name="fixture__echo", latency_ms=12)
+    await usage_flush()
+    row = await TokenUsage.objects.aget(token_id=token.pk)
+    assert (row.method, row.endpoint, row.ip, row.user_agent, row.latency_ms, row.outcome) == (
+        "tools/call", "fixture__echo", "192.0.2.5", "inspector/1", 12, "allowed")
