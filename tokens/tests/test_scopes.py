@@ -324,3 +324,12 @@ async def test_usage_record_mcp_names_the_token_client_and_tool(transactional_db
     row = await TokenUsage.objects.aget(token_id=token.pk)
     assert (row.method, row.endpoint, row.ip, row.user_agent, row.latency_ms, row.outcome) == (
         "tools/call", "fixture__echo", "192.0.2.5", "inspector/1", 12, "allowed")
+
+
+def test_token_cannot_put_an_upstream_into_a_team_outside_its_claim(owner, team):
+    raw = token_create(user=owner, name="x", teams=[])[1]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = client.post("/api/v1/servers/", {"slug": "claimed", "team": team.pk, "visibility": "team"},
+                           format="json")
+    assert response.status_code == 400 and "Unknown team" in response.content.decode()
