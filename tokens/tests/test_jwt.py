@@ -195,3 +195,13 @@ async def test_jwt_is_accepted_on_mcp_and_its_revocation_is_honoured_at_once(tra
     assert (await gateway.send(gateway.request("ping", {})))["status"] == 200
     await sync_to_async(jti_revoke)(jti=claims["jti"], actor=owner)
     assert (await gateway.send(gateway.request("ping", {})))["status"] == 401
+
+
+@override_settings(JWT_SECRET_KEY=SECRET)
+def test_server_scoped_jwt_cannot_use_the_management_api(owner):
+    from tests.factories import VirtualServerFactory
+
+    VirtualServerFactory(owner=owner, slug="demo")
+    out = StringIO()
+    call_command("mint_jwt", "--email", owner.email, "--server", "demo", stdout=out)
+    assert _get(out.getvalue().strip().splitlines()[-1]).status_code == 403
