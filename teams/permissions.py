@@ -105,12 +105,13 @@ def holds_in_team(principal: Principal, permission: str, team_id: int) -> bool:
     return permission in principal.platform_permissions or permission in principal.team_permissions.get(team_id, ())
 
 
-def may_assign_team(principal: Principal, team_id: int) -> bool:
-    """May the principal put an object into this team: a member (or platform admin) whose credential's team claim,
-    if any, includes it."""
-    if principal.team_scope is not None and team_id not in principal.team_scope:
+def may_assign_team(principal: Principal, team_id: int, *, model_label: str) -> bool:
+    """May the principal put an object of ``model_label`` into this team: they hold the model's create permission
+    in that team (platform admins: anywhere), within their credential's team claim."""
+    try:
+        return holds_in_team(principal, permission_for(model_label, CREATE), team_id)
+    except ValueError:
         return False
-    return principal.is_superuser or team_id in principal.team_ids
 
 
 def _in_team_scope(principal: Principal, permission: str, *, owner_id, team_id, visibility) -> bool:

@@ -124,3 +124,15 @@ def test_openapi_schema_generates_without_warnings(tmp_path):
     for path in ["/api/v1/teams/", "/api/v1/memberships/", "/api/v1/invitations/accept/", "/api/v1/roles/",
                  "/api/v1/users/", "/api/v1/me/", "/api/v1/tokens/{id}/usage/"]:
         assert f"  {path}:" in schema
+
+
+def test_team_role_decides_what_may_be_put_into_the_team(team, teammate):
+    viewer = UserFactory(email="view-only@example.com")
+    Membership.objects.create(user=viewer, team=team, role="viewer")
+    body = {"slug": "team-server", "team": team.pk, "visibility": "team"}
+    refused = client_for(viewer).post(f"{API}/servers/", body, format="json")
+    assert refused.status_code == 400 and "Unknown team" in refused.content.decode()
+    # A developer registers upstreams for the team but composing team servers is for its admins.
+    upstream = {"name": "dev-upstream", "url": "http://127.0.0.1:9/mcp", "team": team.pk, "visibility": "team"}
+    assert client_for(teammate).post(f"{API}/upstreams/", upstream, format="json").status_code == 201
+    assert client_for(teammate).post(f"{API}/servers/", body, format="json").status_code == 400
