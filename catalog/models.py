@@ -18,7 +18,7 @@ class OwnedQuerySet(models.QuerySet):
         """The single scoping method: what ``principal`` may do ``action`` on. Anonymous sees nothing."""
         if principal is None:
             return self.none()
-        condition = permissions.scope_filter(principal, action)
+        condition = permissions.scope_filter(principal, action, model_label=self.model._meta.label_lower)
         return self if condition is None else self.filter(condition)
 
 

@@ -17,11 +17,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from proxy.lifespan import lifespan_app  # noqa: E402
 from proxy.routing import http_urlpatterns, websocket_urlpatterns  # noqa: E402
 from django.urls import re_path  # noqa: E402
+from tokens.client import ClientMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": URLRouter([*http_urlpatterns, re_path(r"", django_application)]),
-        "websocket": URLRouter(websocket_urlpatterns),
+        # ClientMiddleware: the client's address and user agent, for token scopes and usage records.
+        "http": ClientMiddleware(URLRouter([*http_urlpatterns, re_path(r"", django_application)])),
+        "websocket": ClientMiddleware(URLRouter(websocket_urlpatterns)),
         "lifespan": lifespan_app,
     }
 )

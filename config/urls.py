@@ -22,6 +22,7 @@ SWAGGER_CSP = {"script-src": [SWAGGER_CDN], "style-src": [SWAGGER_CDN, "'unsafe-
 api_v1 = [
     path("", include("catalog.api.urls")),
     path("", include("tokens.api.urls")),
+    path("", include("teams.api.urls")),  # teams, memberships, invitations, roles, users, me
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI comes from its CDN; its start-up script is served as a file so the page needs no inline script.
     path("docs/", csp_update(SWAGGER_CSP)(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="swagger-ui"),

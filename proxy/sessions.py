@@ -25,7 +25,8 @@ class McpSession:
     id: str
     nonce: str
     user_id: int
-    token_id: int
+    # The credential the session belongs to (Principal.cache_key: token, JWT id, or anonymous).
+    credential: str
     server_slug: str
     protocol_version: str
     expires_at: int
@@ -36,9 +37,6 @@ class McpSession:
 _verified: BoundedMemo[str, McpSession] = BoundedMemo(50_000)
 
 
-def _credential_id(principal: Principal) -> int:
-    """What a session is bound to besides the user: the token, 0 for none, -1 for an anonymous caller."""
-    return -1 if principal.anonymous else principal.token_id or 0
 
 
 def session_issue(
@@ -46,14 +44,14 @@ def session_issue(
 ) -> McpSession:
     nonce = secrets.token_urlsafe(16)
     expires_at = int(time.time()) + settings.GATEHOUSE_MCP_SESSION_TTL_SECONDS
-    token_id = _credential_id(principal)
+    credential = principal.cache_key
     payload = {
-        "n": nonce, "u": principal.user_id, "t": token_id, "s": server_slug, "v": protocol_version, "x": expires_at,
+        "n": nonce, "u": principal.user_id, "t": credential, "s": server_slug, "v": protocol_version, "x": expires_at,
         "c": client_features,
     }
     session_id = signing.dumps(payload, salt=_SALT, compress=False)
     return McpSession(
-        session_id, nonce, principal.user_id, token_id, server_slug, protocol_version, expires_at, client_features
+        session_id, nonce, principal.user_id, credential, server_slug, protocol_version, expires_at, client_features
     )
 
 
@@ -74,9 +72,9 @@ def session_resolve(session_id: str, *, principal: Principal, server_slug: str) 
         _verified.put(session_id, session)
     if session.expires_at < time.time():
         return None
-    if (session.user_id, session.token_id, session.server_slug) != (
+    if (session.user_id, session.credential, session.server_slug) != (
         principal.user_id,
-        _credential_id(principal),
+        principal.cache_key,
         server_slug,
     ):
         return None

@@ -8,4 +8,4 @@ class TokensConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tokens import schema  # noqa: F401 - registers the OpenAPI security scheme
+        from tokens import checks, schema  # noqa: F401 - registers the system checks and OpenAPI security schemes

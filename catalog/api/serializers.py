@@ -15,11 +15,12 @@ def _team_field() -> serializers.PrimaryKeyRelatedField:
 
 
 class TeamScopedMixin:
-    """Only teams the requesting principal belongs to may be chosen (all, for platform admins)."""
+    """Only teams where the principal may create such objects may be chosen (teams.permissions.may_assign_team)."""
 
     def validate_team(self, team):
         principal = self.context["principal"]
-        if team is not None and not principal.is_superuser and team.pk not in principal.team_ids:
+        label = self.Meta.model._meta.label_lower
+        if team is not None and not permissions.may_assign_team(principal, team.pk, model_label=label):
             raise serializers.ValidationError("Unknown team.")
         return team
 

@@ -55,9 +55,10 @@ def populated(owner):
     )
     Group.objects.create(name="operators")
     server = services.server_create(owner=owner, slug="populated", tools=[(tool, "")])
-    token_create(user=owner, name="populated", servers=[server])
+    token, _ = token_create(user=owner, name="populated", servers=[server])
     VirtualServerFactory(owner=owner)
     _identity_rows(owner, team)
+    _populate_access(owner, team, token)
     return upstream
 
 
@@ -75,6 +76,20 @@ def _identity_rows(user, team) -> None:
     SocialToken.objects.create(app=app, account=account, token="not-a-real-token")
     Authenticator.objects.create(user=user, type=Authenticator.Type.RECOVERY_CODES, data={"seed": "00", "used_mask": 0})
     SsoGroupRule.objects.create(provider="idp", value="platform-admins", team=team, role=Membership.Role.ADMIN)
+
+
+def _populate_access(owner, team, token):
+    """Rows of the access-control models (teams, tokens)."""
+    from teams.models import PlatformRole, Role
+    from teams.services import invitation_create
+    from tests.factories import UserFactory
+    from tokens.services import jti_revoke, token_usage_record
+
+    Role.objects.create(name="runner", permissions=["tools.read", "tools.execute"])
+    PlatformRole.objects.create(user=UserFactory(email="auditor@example.com"), role=PlatformRole.Name.VIEWER)
+    invitation_create(team=team, email="invitee@example.com", actor=owner)
+    jti_revoke(jti="populated-jti", actor=owner)
+    token_usage_record(method="GET", outcome="allowed", token_id=token.pk, endpoint="/api/v1/me/", ip="127.0.0.1")
 
 
 def _url(model, view: str, *args) -> str:

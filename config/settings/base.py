@@ -9,7 +9,7 @@ import dj_database_url
 from csp.constants import NONCE as CSP_NONCE
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("GATEHOUSE_VAR_DIR", str(BASE_DIR / "var")))
@@ -232,7 +232,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Management API of the Gatehouse MCP gateway.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated", "teams.scoping.NotServerScoped"],
 }
 
 # Without collectstatic (local mode, tests) WhiteNoise serves straight from the apps' static folders.
@@ -381,3 +381,33 @@ GATEHOUSE_LOG_DIR = env_str("GATEHOUSE_LOG_DIR", str(VAR_DIR / "log"))
 # Caps on client JSON (config.jsonlimits): nesting depth and number of values in one document.
 GATEHOUSE_MAX_JSON_DEPTH = env_int("GATEHOUSE_MAX_JSON_DEPTH", 64, minimum=4)
 GATEHOUSE_MAX_JSON_MEMBERS = env_int("GATEHOUSE_MAX_JSON_MEMBERS", 100_000, minimum=100)
+# --- Teams, RBAC, scoped tokens, JWT (teams/, tokens/) -------------------------------------------------------------
+AUTO_CREATE_PERSONAL_TEAMS = env_bool("AUTO_CREATE_PERSONAL_TEAMS", True)
+MAX_TEAMS_PER_USER = env_int("MAX_TEAMS_PER_USER", 10, minimum=1)  # teams a user belongs to, besides the personal one
+MAX_MEMBERS_PER_TEAM = env_int("MAX_MEMBERS_PER_TEAM", 100, minimum=1)
+INVITATION_EXPIRY_HOURS = env_int("INVITATION_EXPIRY_HOURS", 7 * 24, minimum=1)
+TOKEN_MAX_LIFETIME_DAYS = env_int("TOKEN_MAX_LIFETIME_DAYS", 365, minimum=1)
+# Token usage rows from the data plane are buffered and written in batches of at most this many.
+TOKEN_USAGE_BUFFER_SIZE = env_int("TOKEN_USAGE_BUFFER_SIZE", 500, minimum=1)
+JWT_ALGORITHM = env_str("JWT_ALGORITHM", "HS256")
+JWT_SECRET_KEY = env_secret("JWT_SECRET_KEY") or ""  # HS*: empty means "derive from SECRET_KEY"
+JWT_PRIVATE_KEY_PATH = env_str("JWT_PRIVATE_KEY_PATH", "")  # RS*/ES*: PEM, needed to mint
+JWT_PUBLIC_KEY_PATH = env_str("JWT_PUBLIC_KEY_PATH", "")  # RS*/ES*: PEM, needed to verify
+JWT_AUDIENCE = env_str("JWT_AUDIENCE", "gatehouse")
+JWT_ISSUER = env_str("JWT_ISSUER", "gatehouse")
+JWT_ENVIRONMENT = env_str("JWT_ENVIRONMENT", "")  # when set, minted into "env" and required to match
+JWT_LIFETIME_MINUTES = env_int("JWT_LIFETIME_MINUTES", 60, minimum=1)
+REQUIRE_TOKEN_EXPIRATION = env_bool("REQUIRE_TOKEN_EXPIRATION", True)
+REQUIRE_JTI = env_bool("REQUIRE_JTI", True)
+# An authenticating reverse proxy may name the user in PROXY_USER_HEADER; believed only from these addresses.
+TRUST_PROXY_AUTH = env_bool("TRUST_PROXY_AUTH", False)
+PROXY_USER_HEADER = env_str("PROXY_USER_HEADER", "X-Authenticated-User")
+TRUSTED_PROXY_ADDRESSES = env_list("TRUSTED_PROXY_ADDRESSES", [])
+# --- end teams/tokens ----------------------------------------------------------------------------------------------
+# (teams/tokens, continued) token usage rows for the REST API; the trusted-proxy authenticator.
+MIDDLEWARE = [*MIDDLEWARE, "tokens.middleware.TokenUsageMiddleware"]
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "tokens.authentication.BearerTokenAuthentication",
+    "tokens.authentication.TrustedProxyAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
