@@ -9,6 +9,16 @@ from tests.processes import CONFORMANCE_SERVER, FixtureUpstream, gatehouse_serve
 
 
 @pytest.fixture(autouse=True)
+def _fresh_memos():
+    """Each test's database starts its catalog version over; memos keyed by version must not outlive the test."""
+    from config.memo import memos_clear
+
+    memos_clear()
+    yield
+    memos_clear()
+
+
+@pytest.fixture(autouse=True)
 def _close_connections_of_the_sync_thread():
     """Async tests run ORM work on asgiref's shared sync thread; close its connection so no test leaves one open
     (an open connection keeps PostgreSQL from dropping the test database)."""

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 
 TAG = "gatehouse"
 _EXPOSING_NETWORKS = ("0.0.0.0/0", "::/0", "169.254.169.254/32", "169.254.0.0/16", "fd00:ec2::254/128")
@@ -88,13 +89,21 @@ def _wants_database(databases: Iterable[str] | None) -> bool:
     return bool(databases) and "default" in databases
 
 
+def _names(queryset) -> list[str]:
+    """Names from the database; none before the first migration (``migrate`` runs the checks too)."""
+    try:
+        return list(queryset)
+    except DatabaseError:
+        return []
+
+
 @checks.register(TAG, checks.Tags.security)
 def check_registered_upstreams(app_configs=None, databases=None, **kwargs: Any) -> list[checks.CheckMessage]:
     if not _wants_database(databases) or not _production():
         return []
     from catalog.models import Upstream
 
-    plain = list(
+    plain = _names(
         Upstream.objects.filter(enabled=True, url__istartswith="http://").order_by("name").values_list("name", flat=True)
     )
     if not plain:
@@ -109,10 +118,7 @@ def check_anonymous_servers(app_configs=None, databases=None, **kwargs: Any) -> 
         return []
     from catalog.models import VirtualServer
 
-    # The field arrives with anonymous access; before that no server can allow it.
-    if not any(field.name == "allow_anonymous" for field in VirtualServer._meta.get_fields()):
-        return []
-    open_servers = list(
+    open_servers = _names(
         VirtualServer.objects.filter(allow_anonymous=True, enabled=True).order_by("slug").values_list("slug", flat=True)
     )
     if not open_servers:

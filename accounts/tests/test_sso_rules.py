@@ -83,8 +83,8 @@ def test_highest_matching_role_wins_and_existing_membership_is_updated():
 
     sso_group_rules_apply(user=user, provider="kc", claims={"groups": ["devs", "admins"], "department": "ops"})
 
-    assert dict(Membership.objects.filter(user=user).values_list("team_id", "role")) == {
-        team.pk: Membership.Role.ADMIN, other.pk: Membership.Role.VIEWER}
+    mapped = Membership.objects.filter(user=user, team__personal_for__isnull=True)  # not the user's personal team
+    assert dict(mapped.values_list("team_id", "role")) == {team.pk: Membership.Role.ADMIN, other.pk: Membership.Role.VIEWER}
     assert AuditEvent.objects.filter(action="teams.membership.sso_mapped").count() == 2
 
 
@@ -93,4 +93,4 @@ def test_no_matching_group_changes_nothing():
     user, team = UserFactory(), TeamFactory()
     SsoGroupRule.objects.create(provider="kc", value="admins", team=team, role=Membership.Role.ADMIN)
     assert sso_group_rules_apply(user=user, provider="kc", claims={"groups": "devs"}) == {}
-    assert not Membership.objects.filter(user=user).exists()
+    assert not Membership.objects.filter(user=user, team__personal_for__isnull=True).exists()

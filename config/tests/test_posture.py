@@ -82,8 +82,12 @@ def test_plain_http_upstreams_are_reported_in_production_with_the_database(produ
 
 
 @pytest.mark.django_db
-def test_anonymous_server_check_runs_with_or_without_the_field(production):
+def test_servers_open_to_anonymous_callers_are_reported(production, owner):
     assert "gatehouse.W008" not in _ids(databases=["default"])
+    catalog_services.server_create(owner=owner, slug="open-door", allow_anonymous=True)
+    catalog_services.server_create(owner=owner, slug="closed-door")
+    messages = [m for m in checks.run_checks(tags=[TAG], databases=["default"]) if m.id == "gatehouse.W008"]
+    assert messages and "open-door" in messages[0].msg and "closed-door" not in messages[0].msg
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
