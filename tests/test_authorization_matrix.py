@@ -343,7 +343,7 @@ def test_management_api(world, actor):
 
 # --- the MCP matrix ------------------------------------------------------------------------------------------------
 
-OK, EMPTY, UNKNOWN = "ok", "empty", "unknown"
+OK, EMPTY, UNKNOWN, UNSUBSCRIBABLE = "ok", "empty", "unknown", "unsubscribable"
 
 MCP_CALLS: dict[str, dict | None] = {
     "initialize": None,  # sent by Gateway.initialize
@@ -357,11 +357,17 @@ MCP_CALLS: dict[str, dict | None] = {
     "resources/read": {"uri": "fixture://greeting"},
     "completion/complete": {"ref": {"type": "ref/prompt", "name": "fixture__summarize"},
                             "argument": {"name": "topic", "value": "g"}},
+    "logging/setLevel": {"level": "info"},
+    # The fixture upstream is pooled: subscriptions are refused (-32601) for everyone who may read the resource.
+    "resources/subscribe": {"uri": "fixture://greeting"},
+    "resources/unsubscribe": {"uri": "fixture://greeting"},
 }
 LISTED = {"tools/list": "tools", "prompts/list": "prompts", "resources/list": "resources",
           "resources/templates/list": "resourceTemplates"}
 
-EVERYTHING = {method: OK for method in MCP_CALLS}
+EVERYTHING = {method: OK for method in MCP_CALLS} | {
+    "resources/subscribe": UNSUBSCRIBABLE, "resources/unsubscribe": UNSUBSCRIBABLE,
+}
 # Without tools.execute a tool is neither listed nor callable on MCP; everything else is readable.
 NO_EXECUTE = {**EVERYTHING, "tools/list": EMPTY, "tools/call": UNKNOWN}
 
@@ -397,6 +403,8 @@ def _mcp_outcome(response, method: str):
         return response["status"]
     message = response["json"]
     if "error" in message:
+        if message["error"]["code"] == -32601 and "not bound per client session" in message["error"]["message"]:
+            return UNSUBSCRIBABLE
         return UNKNOWN if message["error"]["code"] == -32602 else f"error {message['error']}"
     if method in LISTED and not message["result"][LISTED[method]]:
         return EMPTY

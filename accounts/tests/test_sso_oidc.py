@@ -103,7 +103,7 @@ def test_first_sso_login_provisions_the_user_and_maps_the_group_to_a_team_role(l
         assert "Logged in as" in page.content() and "alice@corp.example" in page.content()
 
     alice = User.objects.get(email="alice@corp.example")
-    assert list(Membership.objects.filter(user=alice).values_list("team__slug", "role")) == [
+    assert list(Membership.objects.filter(user=alice, team__personal_for__isnull=True).values_list("team__slug", "role")) == [
         ("platform", Membership.Role.ADMIN)
     ]
     assert AuthEvent.objects.filter(user=alice, kind=AuthEvent.Kind.REGISTERED).exists()
