@@ -1,13 +1,14 @@
 """Settings shared by every mode. Everything comes from the environment through config.env."""
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("GATEHOUSE_VAR_DIR", str(BASE_DIR / "var")))
@@ -184,3 +185,30 @@ GATEHOUSE_CATALOG_VERSION_TTL_SECONDS = env_int("GATEHOUSE_CATALOG_VERSION_TTL_S
 GATEHOUSE_NAME_SEPARATOR = env_str("GATEHOUSE_NAME_SEPARATOR", "__")
 if not re.fullmatch(r"[A-Za-z0-9_.-]{1,4}", GATEHOUSE_NAME_SEPARATOR):
     raise ImproperlyConfigured("GATEHOUSE_NAME_SEPARATOR must be 1 to 4 of the characters A-Z a-z 0-9 _ . -")
+
+# ---- Operations (ops): audit archive, retention, upstream health, federation, metrics -------------------------------
+AUDIT_ARCHIVE_DIR = Path(env_str("AUDIT_ARCHIVE_DIR", str(VAR_DIR / "audit-archive")))
+# Days kept before purging (usage logs, health history) or archiving-then-removing (audit). 0 keeps for ever.
+RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 365, minimum=0)
+RETENTION_HEALTH_DAYS = env_int("RETENTION_HEALTH_DAYS", 14, minimum=0)
+RETENTION_USAGE_DAYS = env_int("RETENTION_USAGE_DAYS", 90, minimum=0)
+# Rows deleted per transaction, so a purge never holds a table lock for long.
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
+# Upstream health: probe interval (per upstream, overridable), consecutive failures before "unhealthy", and how long an
+# open circuit breaker fails calls fast before letting one trial call through (half-open).
+HEALTH_CHECK_INTERVAL_SECONDS = env_int("HEALTH_CHECK_INTERVAL_SECONDS", 60, minimum=5)
+HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 10, minimum=1)
+UNHEALTHY_THRESHOLD = env_int("UNHEALTHY_THRESHOLD", 3, minimum=1)
+CIRCUIT_BREAKER_COOLDOWN_SECONDS = env_int("CIRCUIT_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)
+FEDERATION_SYNC_INTERVAL_SECONDS = env_int("FEDERATION_SYNC_INTERVAL_SECONDS", 900, minimum=60)
+# This gateway's name in Via headers; a request that already passed through it is a federation loop and is refused.
+# Every process of one deployment shares a database, so by default the id is derived from where that database is.
+GATEHOUSE_INSTANCE_ID = env_str("GATEHOUSE_INSTANCE_ID", "") or "gatehouse-" + hashlib.sha256(
+    repr([DATABASES["default"].get(key) for key in ("ENGINE", "HOST", "PORT", "NAME")]).encode()
+).hexdigest()[:12]
+if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", GATEHOUSE_INSTANCE_ID):
+    raise ImproperlyConfigured("GATEHOUSE_INSTANCE_ID must be 1 to 64 of the characters A-Z a-z 0-9 . _ -")
+# /metrics: a bearer token (or a platform admin's session); without either it answers 404.
+METRICS_TOKEN = env_secret("METRICS_TOKEN", "") or ""
+# With several worker processes, point this at an empty shared directory so /metrics sums every process.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
