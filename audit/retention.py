@@ -4,16 +4,19 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from audit.chain import canonical_json
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.selectors import CHUNK, chain_links, audit_event_record
 from audit.services import audit_record
+from config.batching import delete_in_batches
 
 
 class AuditChainBroken(RuntimeError):
@@ -46,14 +49,7 @@ def _write_archive(path: Path, events) -> tuple[str, int, int, str]:
 
 
 def _delete_archived(through_seq: int, batch_size: int) -> int:
-    """Delete archived events in short transactions of ``batch_size`` rows, so the table is never locked for long."""
-    deleted = 0
-    while True:
-        with transaction.atomic():
-            ids = list(AuditEvent.objects.filter(seq__lte=through_seq).order_by("seq").values_list("id", flat=True)[:batch_size])
-            if not ids:
-                return deleted
-            deleted += AuditEvent.objects.filter(id__in=ids).delete()[0]
+    return delete_in_batches(AuditEvent.objects.filter(seq__lte=through_seq), batch_size)
 
 
 def audit_archive(*, older_than: datetime, batch_size: int | None = None, via: str = "task") -> ArchiveReport:
@@ -88,3 +84,43 @@ def audit_archive(*, older_than: datetime, batch_size: int | None = None, via: s
         )
     deleted = _delete_archived(last.seq, batch_size)
     return ArchiveReport(checkpoint, count, leftovers + deleted)
+
+
+# Usage logs belong to tokens/; purged here when that model exists, by whichever of these timestamps it has.
+USAGE_MODEL = "tokens.TokenUsage"
+_USAGE_TIME_FIELDS = ("created_at", "used_at", "timestamp", "at")
+
+
+def _usage_purge(older_than: datetime, batch_size: int) -> int | None:
+    try:
+        model = apps.get_model(USAGE_MODEL)
+    except LookupError:
+        return None
+    names = {f.name for f in model._meta.get_fields()}
+    field = next((name for name in _USAGE_TIME_FIELDS if name in names), None)
+    if field is None:
+        return None
+    return delete_in_batches(model.objects.filter(**{f"{field}__lt": older_than}), batch_size)
+
+
+def retention_run(*, now: datetime | None = None, batch_size: int | None = None, via: str = "task") -> dict[str, int]:
+    """Apply every retention period (RETENTION_*_DAYS; 0 keeps for ever). Returns rows removed per kind."""
+    from catalog.health_services import health_history_purge
+
+    now = now or timezone.now()
+    batch_size = batch_size or settings.RETENTION_BATCH_SIZE
+    removed: dict[str, int] = {}
+    if settings.RETENTION_HEALTH_DAYS:
+        removed["health_checks"] = health_history_purge(
+            older_than=now - timedelta(days=settings.RETENTION_HEALTH_DAYS), batch_size=batch_size
+        )
+    if settings.RETENTION_USAGE_DAYS:
+        usage = _usage_purge(now - timedelta(days=settings.RETENTION_USAGE_DAYS), batch_size)
+        if usage is not None:
+            removed["usage"] = usage
+    if settings.RETENTION_AUDIT_DAYS:
+        report = audit_archive(
+            older_than=now - timedelta(days=settings.RETENTION_AUDIT_DAYS), batch_size=batch_size, via=via
+        )
+        removed["audit_events"] = report.deleted
+    return removed

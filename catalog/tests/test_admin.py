@@ -57,7 +57,26 @@ def populated(owner):
     server = services.server_create(owner=owner, slug="populated", tools=[(tool, "")])
     token_create(user=owner, name="populated", servers=[server])
     VirtualServerFactory(owner=owner)
+    _operations_rows(upstream)
     return upstream
+
+
+def _operations_rows(upstream) -> None:
+    """Health, audit checkpoints and the Celery beat schedules (ops)."""
+    from django.utils import timezone
+    from django_celery_beat.models import ClockedSchedule, CrontabSchedule, SolarSchedule
+
+    from audit.models import AuditCheckpoint
+    from catalog.models import HealthCheck, UpstreamHealth
+    from config.schedules import schedules_ensure
+
+    UpstreamHealth.objects.create(upstream=upstream)
+    HealthCheck.objects.create(upstream=upstream, checked_at=timezone.now(), ok=False, latency_ms=3, error="refused")
+    AuditCheckpoint.objects.create(seq=1, hash="0" * 64, first_seq=1, count=1, archive_name="a.jsonl", archive_sha256="0" * 64)
+    schedules_ensure()
+    CrontabSchedule.objects.create(minute="17", hour="3")
+    SolarSchedule.objects.create(event="sunrise", latitude=52.5, longitude=13.4)
+    ClockedSchedule.objects.create(clocked_time=timezone.now())
 
 
 def _url(model, view: str, *args) -> str:

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "catalog",
     "proxy",
     "audit",
+    "django_celery_beat",  # ops: periodic task schedules editable in admin
 ]
 
 MIDDLEWARE = [
@@ -101,6 +102,11 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
+# ops: schedules live in the database (django-celery-beat), created by config.schedules and editable in admin.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
@@ -196,7 +202,9 @@ RETENTION_USAGE_DAYS = env_int("RETENTION_USAGE_DAYS", 90, minimum=0)
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
 # Upstream health: probe interval (per upstream, overridable), consecutive failures before "unhealthy", and how long an
 # open circuit breaker fails calls fast before letting one trial call through (half-open).
-HEALTH_CHECK_INTERVAL_SECONDS = env_int("HEALTH_CHECK_INTERVAL_SECONDS", 60, minimum=5)
+HEALTH_CHECK_INTERVAL_SECONDS = env_int("HEALTH_CHECK_INTERVAL_SECONDS", 60, minimum=1)
+# How often the scheduler looks for upstreams due a probe (the beat entry; editable in admin once created).
+HEALTH_CHECK_TICK_SECONDS = env_int("HEALTH_CHECK_TICK_SECONDS", 10, minimum=1)
 HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 10, minimum=1)
 UNHEALTHY_THRESHOLD = env_int("UNHEALTHY_THRESHOLD", 3, minimum=1)
 CIRCUIT_BREAKER_COOLDOWN_SECONDS = env_int("CIRCUIT_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)

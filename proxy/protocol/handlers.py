@@ -10,6 +10,7 @@ from django.conf import settings
 from mcp.types import PromptReference, ResourceTemplateReference
 
 from catalog.snapshot import CatalogSnapshot, Route
+from config.metrics import mcp_request_observed
 from proxy.protocol import versions
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
 from proxy.sessions import McpSession
@@ -198,4 +199,8 @@ async def handle_request(ctx: CallContext, method: str, params: dict[str, Any]) 
     handler = HANDLERS.get(method)
     if handler is None:
         raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
-    return await handler(ctx, params)
+    # Only catalog names become label values: a client-chosen unknown name must not mint new time series.
+    name = params.get("name") if method == "tools/call" else None
+    tool = name if isinstance(name, str) and name in ctx.snapshot.tools else ""
+    with mcp_request_observed(ctx.snapshot.server_slug, method, tool):
+        return await handler(ctx, params)

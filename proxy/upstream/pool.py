@@ -18,6 +18,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST
 
 from catalog.snapshot import UpstreamTarget
+from config.metrics import upstream_call_observed
+from proxy.upstream.breaker import breaker_admit, breaker_trial_done
 from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
@@ -140,7 +142,21 @@ class UpstreamPool:
         closing.add_done_callback(self._closing.discard)
 
     async def request(self, target: UpstreamTarget, operation: Operation) -> dict[str, Any]:
-        """Run ``operation`` on the pooled session; returns the result as JSON-ready data or raises UpstreamError."""
+        """Run ``operation`` on the pooled session; returns the result as JSON-ready data or raises UpstreamError.
+        An open circuit breaker (proxy.upstream.breaker) fails the call fast without touching the upstream."""
+        with upstream_call_observed(target.slug):
+            trial = breaker_admit(target)
+            try:
+                result = await self._request(target, operation)
+            except (UpstreamUnavailable, UpstreamTimeout):
+                if trial:
+                    breaker_trial_done(target, ok=False)
+                raise
+            if trial:
+                breaker_trial_done(target, ok=True)
+            return result
+
+    async def _request(self, target: UpstreamTarget, operation: Operation) -> dict[str, Any]:
         for attempt in (1, 2):
             pooled = self._session(target)
             try:
