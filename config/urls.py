@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import health, ready
+from config.metrics_view import metrics
 
 admin.site.site_header = "Gatehouse administration"
 admin.site.site_title = "Gatehouse"
@@ -19,6 +20,7 @@ api_v1 = [
 urlpatterns = [
     path("health", health, name="health"),
     path("ready", ready, name="ready"),
+    path("metrics", metrics, name="metrics"),  # ops: Prometheus, bearer METRICS_TOKEN or platform admin
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
 ]

@@ -218,5 +218,5 @@ if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", GATEHOUSE_INSTANCE_ID):
     raise ImproperlyConfigured("GATEHOUSE_INSTANCE_ID must be 1 to 64 of the characters A-Z a-z 0-9 . _ -")
 # /metrics: a bearer token (or a platform admin's session); without either it answers 404.
 METRICS_TOKEN = env_secret("METRICS_TOKEN", "") or ""
-# With several worker processes, point this at an empty shared directory so /metrics sums every process.
-PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+# Several worker processes: set PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself, before any metric exists)
+# to an empty directory shared by the processes, and /metrics sums them (config/metrics.py).

@@ -207,6 +207,16 @@ def upstream_pool() -> UpstreamPool:
     return pool
 
 
+def upstream_pool_sizes() -> dict[int, int]:
+    """Open pooled sessions per upstream id, over every event loop of this process (for /metrics)."""
+    sizes: dict[int, int] = {}
+    for pool in list(_pools.values()):
+        for pooled in list(pool._sessions.values()):
+            if pooled.is_open:
+                sizes[pooled.target.id] = sizes.get(pooled.target.id, 0) + 1
+    return sizes
+
+
 async def upstream_pool_close() -> None:
     pool = _pools.pop(asyncio.get_running_loop(), None)
     if pool is not None:
