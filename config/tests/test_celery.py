@@ -15,11 +15,14 @@ def test_celery_speaks_json_only_with_time_limits():
     assert 0 < app.conf.task_soft_time_limit < app.conf.task_time_limit
 
 
-def test_embedded_defaults_run_tasks_eagerly(settings):
-    if settings.REDIS_URL:
-        assert app.conf.broker_url.startswith("redis://") and not app.conf.task_always_eager
-    else:
-        assert app.conf.task_always_eager
+def test_broker_is_redis_when_configured_else_in_memory(settings):
+    assert app.conf.broker_url == (settings.REDIS_URL or "memory://")
+
+
+def test_embedded_defaults_run_tasks_eagerly():
+    import config.settings.base as base
+
+    assert base.CELERY_TASK_ALWAYS_EAGER == (base.CELERY_BROKER_URL == "memory://")
 
 
 @pytest.mark.django_db
