@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit.chain import canonical_json
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.selectors import CHUNK, chain_links, audit_event_record
-from audit.services import audit_record
+from audit.services import audit_chain_pending, audit_record
 from config.batching import delete_in_batches
 
 
@@ -58,6 +58,7 @@ def audit_archive(*, older_than: datetime, batch_size: int | None = None, via: s
     The segment is verified first: a broken chain is never archived (that would launder the tampering).
     """
     batch_size = batch_size or settings.RETENTION_BATCH_SIZE
+    audit_chain_pending()
     checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
     start_seq, start_hash = (checkpoint.seq, checkpoint.hash) if checkpoint else (0, "")
     leftovers = _delete_archived(start_seq, batch_size)  # a previous run may have stopped half-way

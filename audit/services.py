@@ -70,7 +70,7 @@ def request_origin(request) -> dict[str, Any]:
 
 def _lock_head() -> AuditChainHead:
     """Take the chain lock: the UPDATE row-locks the head on PostgreSQL and takes SQLite's write lock, so the read
-    that follows sees the true head and no other process appends until this transaction ends."""
+    that follows sees the true head and no other process chains until this transaction ends."""
     if not AuditChainHead.objects.filter(pk=1).update(seq=F("seq")):
         try:
             with transaction.atomic():
@@ -79,6 +79,29 @@ def _lock_head() -> AuditChainHead:
             pass  # another process created it first
         AuditChainHead.objects.filter(pk=1).update(seq=F("seq"))
     return AuditChainHead.objects.select_for_update().get(pk=1)
+
+
+def audit_chain_pending(*, batch_size: int = 500) -> int:
+    """Link committed events that are not chained yet, in id order, under the chain lock; returns how many.
+
+    Runs in its own short transactions, after the writing transaction has committed: the chain lock is then never
+    held while a service holds other row locks, so audit cannot deadlock with catalog or token writes.
+    """
+    chained = 0
+    while True:
+        with transaction.atomic():
+            head = _lock_head()
+            pending = list(AuditEvent.objects.filter(seq__isnull=True).order_by("id")[:batch_size])
+            for event in pending:
+                event.seq, event.prev_hash = head.seq + 1, head.hash
+                event.hash = event_hash(event)
+                event.save(update_fields=["seq", "prev_hash", "hash"])
+                head.seq, head.hash = event.seq, event.hash
+            if pending:
+                AuditChainHead.objects.filter(pk=1).update(seq=head.seq, hash=head.hash)
+        chained += len(pending)
+        if len(pending) < batch_size:
+            return chained
 
 
 @transaction.atomic
@@ -96,7 +119,8 @@ def audit_record(
     after: dict | None = None,
     security: bool = False,
 ) -> AuditEvent:
-    """Append one audit event; call it inside the writing transaction so the event commits (or not) with the write.
+    """Record one audit event; call it inside the writing transaction so the event commits (or not) with the write.
+    Once committed it is linked into the hash chain (audit_chain_pending).
 
     ``actor`` is a user, a Principal, or None for the system; ``token`` (an ApiToken or its id) makes the actor kind
     "token". Secret-looking keys in ``data``, ``before`` and ``after`` are masked.
@@ -104,7 +128,7 @@ def audit_record(
     if via and via not in VIA_VALUES:
         raise ValueError(f"Unknown audit channel {via!r}; use one of {', '.join(sorted(VIA_VALUES))}.")
     kind, actor_id, label, token_id = _actor(actor, token)
-    event = AuditEvent(
+    event = AuditEvent.objects.create(
         created_at=timezone.now(),
         action=action[:64],
         actor_kind=kind,
@@ -122,12 +146,8 @@ def audit_record(
         after=_stored_json(after),
         security=security,
     )
-    head = _lock_head()
-    event.seq = head.seq + 1
-    event.prev_hash = head.hash
-    event.hash = event_hash(event)
-    event.save(force_insert=True)
-    AuditChainHead.objects.filter(pk=1).update(seq=event.seq, hash=event.hash)
+    # robust: the write has committed by then; a failure to chain is retried by the next event or by audit_verify.
+    transaction.on_commit(audit_chain_pending, robust=True)
     return event
 
 

@@ -15,11 +15,15 @@ from audit.retention import AuditChainBroken, audit_archive
 from audit.selectors import audit_archives_verify, audit_chain_verify
 from audit.services import MASK, audit_record, audit_security_event
 
-pytestmark = pytest.mark.django_db
+# Events are chained once their transaction commits: these tests commit like production code does.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _events(owner, count: int = 3) -> list[AuditEvent]:
-    return [audit_record(f"thing.{i}", actor=owner, via="cli", target=owner, data={"n": i}) for i in range(count)]
+    events = [audit_record(f"thing.{i}", actor=owner, via="cli", target=owner, data={"n": i}) for i in range(count)]
+    for event in events:
+        event.refresh_from_db()
+    return events
 
 
 def _verify() -> str:
@@ -48,6 +52,7 @@ def test_token_actor_origin_and_masked_before_after(owner):
         before={"api_key": "s3cret", "url": "a"}, after={"api_key": "t0p", "url": "b"},
     )
     event.refresh_from_db()
+    assert event.seq == 1 and len(event.hash) == 64
     assert event.actor_kind == AuditEvent.ActorKind.TOKEN and event.token_id == 42
     assert event.before == {"api_key": MASK, "url": "a"} and event.after == {"api_key": MASK, "url": "b"}
     assert event.ip and event.user_agent == "curl/8"
@@ -97,6 +102,7 @@ def test_retention_archives_a_segment_and_verification_resumes_from_its_checkpoi
     old = []
     for i in range(5):
         event = audit_record(f"old.{i}", actor=owner, via="cli")
+        event.refresh_from_db()
         old.append(event)
     # Re-write the old events' timestamps and re-chain them, as if they had been written 400 days ago.
     prev = ""
@@ -150,7 +156,28 @@ def test_export_writes_json_lines_since_a_date(owner, tmp_path):
     assert later.read_text() == ""
 
 
-@pytest.mark.django_db(transaction=True)
+def test_event_written_in_a_rolled_back_transaction_leaves_no_trace(owner):
+    from django.db import transaction
+
+    _events(owner, 1)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit_record("doomed", actor=owner)
+        raise RuntimeError
+    _events(owner, 1)
+    assert list(AuditEvent.objects.order_by("seq").values_list("seq", "action")) == [(1, "thing.0"), (2, "thing.0")]
+    assert audit_chain_verify().ok
+
+
+def test_an_event_that_could_not_be_chained_yet_is_chained_by_verify(owner):
+    from audit.services import audit_chain_pending
+
+    _events(owner, 1)
+    AuditEvent.objects.create(created_at=timezone.now(), action="late", actor_kind="system")  # committed, unchained
+    assert audit_chain_verify().ok and audit_chain_verify().checked == 1
+    assert "2 events verified" in _verify()
+    assert audit_chain_pending() == 0
+
+
 def test_concurrent_appends_stay_one_linear_chain(owner):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -166,3 +193,42 @@ def test_concurrent_appends_stay_one_linear_chain(owner):
         list(pool.map(append, range(24)))
     report = audit_chain_verify()
     assert report.ok and report.checked == 24
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks across connections: PostgreSQL")
+def test_audit_never_deadlocks_with_other_row_locks_taken_in_either_order(owner):
+    """One service bumps the catalog version then audits, another audits then bumps: with the chain lock taken inside
+    the writing transactions these two would deadlock; chaining after commit keeps them independent."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections, transaction
+
+    from catalog.version import catalog_version_bump
+
+    catalog_version_bump()
+    both_locked = threading.Barrier(2, timeout=10)
+
+    def bump_then_audit() -> None:
+        try:
+            with transaction.atomic():
+                catalog_version_bump()
+                both_locked.wait()
+                audit_record("first", actor=owner)
+        finally:
+            connections.close_all()
+
+    def audit_then_bump() -> None:
+        try:
+            with transaction.atomic():
+                audit_record("second", actor=owner)
+                both_locked.wait()
+                catalog_version_bump()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(bump_then_audit), pool.submit(audit_then_bump)]
+        for future in futures:
+            future.result(timeout=30)
+    assert audit_chain_verify().ok and AuditEvent.objects.filter(action__in=["first", "second"]).count() == 2

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.selectors import audit_archives_verify, audit_chain_verify
+from audit.services import audit_chain_pending
 
 
 class Command(BaseCommand):
@@ -15,6 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--archives", action="store_true", help="Also verify the archived segments on disk.")
 
     def handle(self, *args, archives: bool = False, **options):
+        audit_chain_pending()  # link events committed a moment ago, so the check covers them
         reports = [("archives", audit_archives_verify())] if archives else []
         reports.append(("chain", audit_chain_verify()))
         for name, report in reports:
