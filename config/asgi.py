@@ -10,14 +10,15 @@ django_application = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.request_id import RequestIdMiddleware  # noqa: E402
 from proxy.lifespan import lifespan_app  # noqa: E402
 from proxy.routing import http_urlpatterns, websocket_urlpatterns  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-application = ProtocolTypeRouter(
+application = RequestIdMiddleware(ProtocolTypeRouter(
     {
         "http": URLRouter([*http_urlpatterns, re_path(r"", django_application)]),
         "websocket": URLRouter(websocket_urlpatterns),
         "lifespan": lifespan_app,
     }
-)
+))

@@ -171,11 +171,21 @@ GATEHOUSE_TOOLS_PAGE_SIZE = env_int("GATEHOUSE_TOOLS_PAGE_SIZE", 100, minimum=1)
 GATEHOUSE_SSE_KEEPALIVE_SECONDS = env_int("GATEHOUSE_SSE_KEEPALIVE_SECONDS", 15, minimum=1)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# ops: LOG_FORMAT=json writes one JSON object per line; every line carries the X-Request-ID of its request or task.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "config.request_id.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "config.logging_json.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "httpx2": {"level": "WARNING"},
