@@ -33,9 +33,38 @@ UPSTREAM_LATENCY = Histogram(
 )
 
 
+# Handshake-era sessions are signed tokens with no server-side state, so "active" means: made a request to this
+# process within the window. session nonce → (server, last seen).
+ACTIVE_WINDOW_SECONDS = 300
+_MAX_TRACKED = 100_000
+_sessions_seen: dict[str, tuple[str, float]] = {}
+
+
+def _session_seen(nonce: str, server: str, now: float) -> None:
+    if len(_sessions_seen) >= _MAX_TRACKED and nonce not in _sessions_seen:
+        active_sessions()  # prunes the expired ones
+        if len(_sessions_seen) >= _MAX_TRACKED:
+            return
+    _sessions_seen[nonce] = (server, now)
+
+
+def active_sessions() -> dict[str, int]:
+    """Sessions per virtual server that made a request to this process within ACTIVE_WINDOW_SECONDS."""
+    horizon = time.monotonic() - ACTIVE_WINDOW_SECONDS
+    counts: dict[str, int] = {}
+    for nonce, (server, seen) in list(_sessions_seen.items()):
+        if seen < horizon:
+            _sessions_seen.pop(nonce, None)
+        else:
+            counts[server] = counts.get(server, 0) + 1
+    return counts
+
+
 @contextmanager
-def mcp_request_observed(server: str, method: str, tool: str) -> Iterator[None]:
+def mcp_request_observed(server: str, method: str, tool: str, session=None) -> Iterator[None]:
     """Count and time one MCP request; a JSON-RPC error (anything with ``code``) is counted by its code."""
+    if session is not None:
+        _session_seen(session.nonce, server, time.monotonic())
     started = time.perf_counter()
     try:
         yield

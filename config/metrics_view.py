@@ -11,6 +11,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from config.metrics import ACTIVE_WINDOW_SECONDS, active_sessions
+
 
 def _allowed(request: HttpRequest) -> bool:
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
@@ -50,6 +52,14 @@ class GatewayStateCollector:
         for upstream_id, count in sizes.items():
             pools.add_metric([slugs.get(upstream_id, str(upstream_id))], count)
         yield pools
+        sessions = GaugeMetricFamily(
+            "gatehouse_mcp_sessions_active",
+            f"MCP sessions that made a request to this process in the last {ACTIVE_WINDOW_SECONDS}s.",
+            labels=["server"],
+        )
+        for server, count in active_sessions().items():
+            sessions.add_metric([server], count)
+        yield sessions
 
 
 def _registry():

@@ -74,6 +74,7 @@ async def test_metrics_count_the_calls_made_through_the_gateway(published, close
     assert _value(after, "gatehouse_upstream_up", upstream="fixture") == 1
     assert _value(after, "gatehouse_upstream_breaker_open", upstream="fixture") == 0
     assert _value(after, "gatehouse_upstream_pool_sessions", upstream="fixture") == 1
+    assert _value(after, "gatehouse_mcp_sessions_active", server="metered") == 1
 
 
 async def test_metrics_refuse_without_the_token(published):

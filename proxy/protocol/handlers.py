@@ -202,5 +202,5 @@ async def handle_request(ctx: CallContext, method: str, params: dict[str, Any]) 
     # Only catalog names become label values: a client-chosen unknown name must not mint new time series.
     name = params.get("name") if method == "tools/call" else None
     tool = name if isinstance(name, str) and name in ctx.snapshot.tools else ""
-    with mcp_request_observed(ctx.snapshot.server_slug, method, tool):
+    with mcp_request_observed(ctx.snapshot.server_slug, method, tool, ctx.session):
         return await handler(ctx, params)
