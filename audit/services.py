@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import re
 from typing import Any
 
@@ -15,6 +16,8 @@ from django.utils.ipv6 import clean_ipv6_address
 from audit.chain import event_hash
 from audit.models import AuditChainHead, AuditEvent
 from teams.principal import Principal
+
+logger = logging.getLogger(__name__)
 
 _SECRET_KEY = re.compile(r"(pass|secret|token|key|authorization|credential|cookie)", re.IGNORECASE)
 MASK = "********"
@@ -118,15 +121,20 @@ def audit_record(
     before: dict | None = None,
     after: dict | None = None,
     security: bool = False,
+    request=None,
 ) -> AuditEvent:
     """Record one audit event; call it inside the writing transaction so the event commits (or not) with the write.
     Once committed it is linked into the hash chain (audit_chain_pending).
 
     ``actor`` is a user, a Principal, or None for the system; ``token`` (an ApiToken or its id) makes the actor kind
-    "token". Secret-looking keys in ``data``, ``before`` and ``after`` are masked.
+    "token". ``request`` (a Django request) supplies ``ip`` and ``user_agent`` when they are not given. Secret-looking
+    keys in ``data``, ``before`` and ``after`` are masked.
     """
     if via and via not in VIA_VALUES:
-        raise ValueError(f"Unknown audit channel {via!r}; use one of {', '.join(sorted(VIA_VALUES))}.")
+        # A label, not a control: keep the event (never drop audit) but make the odd channel visible in the log.
+        logger.warning("Audit event %s recorded with an unknown channel %r", action, via)
+    origin = request_origin(request)
+    ip, user_agent = ip or origin.get("ip"), user_agent or origin.get("user_agent", "")
     kind, actor_id, label, token_id = _actor(actor, token)
     event = AuditEvent.objects.create(
         created_at=timezone.now(),
@@ -135,7 +143,7 @@ def audit_record(
         actor_id=actor_id,
         actor_label=label[:255],
         token_id=token_id,
-        via=via,
+        via=via[:16],
         ip=_clean_ip(ip),
         user_agent=(user_agent or "")[:512],
         target_type=target._meta.label_lower if target is not None else "",
@@ -168,15 +176,7 @@ def audit_security_event(
     Call it outside any transaction that the refusal rolls back, or the record rolls back with it. From async code
     wrap it in ``sync_to_async``.
     """
-    origin = request_origin(request)
     return audit_record(
-        action,
-        actor=actor,
-        via=via,
-        target=target,
-        data=data,
-        token=token,
-        ip=ip or origin.get("ip"),
-        user_agent=user_agent or origin.get("user_agent", ""),
-        security=True,
+        action, actor=actor, via=via, target=target, data=data, token=token, ip=ip, user_agent=user_agent,
+        request=request, security=True,
     )

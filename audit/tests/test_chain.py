@@ -59,14 +59,20 @@ def test_token_actor_origin_and_masked_before_after(owner):
     assert audit_chain_verify().ok
 
 
-def test_unknown_via_is_refused(owner):
-    with pytest.raises(ValueError):
-        audit_record("x", actor=owner, via="carrier-pigeon")
+def test_unknown_via_is_kept_not_dropped(owner, caplog):
+    event = audit_record("x", actor=owner, via="carrier-pigeon-post")
+    assert event.via == "carrier-pigeon-p" and "unknown channel" in caplog.text
 
 
 def test_security_event_is_flagged(owner):
     event = audit_security_event("permission.denied", actor=owner, via="mcp", ip="203.0.113.9", data={"tool": "t"})
     assert event.security and event.ip == "203.0.113.9"
+
+
+def test_request_supplies_ip_and_user_agent(owner, rf):
+    request = rf.get("/", REMOTE_ADDR="198.51.100.4", HTTP_USER_AGENT="Mozilla/5.0")
+    event = audit_security_event("login.failed", via="web", request=request)
+    assert (event.ip, event.user_agent, event.actor_kind) == ("198.51.100.4", "Mozilla/5.0", "system")
 
 
 def test_row_edited_behind_its_back_is_detected(owner):

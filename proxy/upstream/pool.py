@@ -145,15 +145,16 @@ class UpstreamPool:
         """Run ``operation`` on the pooled session; returns the result as JSON-ready data or raises UpstreamError.
         An open circuit breaker (proxy.upstream.breaker) fails the call fast without touching the upstream."""
         with upstream_call_observed(target.slug):
-            trial = breaker_admit(target)
+            trial, reached = breaker_admit(target), False
             try:
                 result = await self._request(target, operation)
-            except (UpstreamUnavailable, UpstreamTimeout):
-                if trial:
-                    breaker_trial_done(target, ok=False)
+                reached = True
+            except UpstreamError as exc:
+                reached = not isinstance(exc, (UpstreamUnavailable, UpstreamTimeout))  # an error answer proves life
                 raise
-            if trial:
-                breaker_trial_done(target, ok=True)
+            finally:
+                if trial:
+                    breaker_trial_done(target, ok=reached)
             return result
 
     async def _request(self, target: UpstreamTarget, operation: Operation) -> dict[str, Any]:
