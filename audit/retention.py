@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.apps import apps
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -52,12 +53,24 @@ def _delete_archived(through_seq: int, batch_size: int) -> int:
     return delete_in_batches(AuditEvent.objects.filter(seq__lte=through_seq), batch_size)
 
 
+_ARCHIVING = "gatehouse:audit-archiving"
+
+
 def audit_archive(*, older_than: datetime, batch_size: int | None = None, via: str = "task") -> ArchiveReport:
     """Archive every event created before ``older_than`` that follows the last checkpoint, then delete them.
 
-    The segment is verified first: a broken chain is never archived (that would launder the tampering).
+    The segment is verified first: a broken chain is never archived (that would launder the tampering). One archiver
+    at a time across processes (the scheduled task and ``manage.py purge`` may overlap); the other one does nothing.
     """
-    batch_size = batch_size or settings.RETENTION_BATCH_SIZE
+    if not cache.add(_ARCHIVING, 1, 3600):
+        return ArchiveReport(None, 0, 0)
+    try:
+        return _archive(older_than, batch_size or settings.RETENTION_BATCH_SIZE, via)
+    finally:
+        cache.delete(_ARCHIVING)
+
+
+def _archive(older_than: datetime, batch_size: int, via: str) -> ArchiveReport:
     audit_chain_pending()
     checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
     start_seq, start_hash = (checkpoint.seq, checkpoint.hash) if checkpoint else (0, "")
