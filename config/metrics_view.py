@@ -62,7 +62,7 @@ class GatewayStateCollector:
         yield sessions
 
 
-def _registry():
+def metrics_registry():
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
@@ -81,5 +81,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return response
     state = CollectorRegistry()
     state.register(GatewayStateCollector())
-    body = generate_latest(_registry()) + generate_latest(state)
+    body = generate_latest(metrics_registry()) + generate_latest(state)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

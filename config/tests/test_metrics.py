@@ -90,3 +90,29 @@ def test_metrics_for_a_platform_admin_session_only(client, admin_user, owner, se
     client.force_login(admin_user)
     response = client.get("/metrics")
     assert response.status_code == 200 and b"gatehouse_mcp_requests" in response.content
+
+
+def test_histogram_quantiles_are_interpolated_within_buckets():
+    from config.metrics_stats import _quantile
+
+    cumulative = [(0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (float("inf"), 100.0)]
+    assert _quantile(0.5, cumulative) == pytest.approx(0.1)
+    assert _quantile(0.7, cumulative) == pytest.approx(0.3)
+    assert _quantile(0.95, cumulative) == pytest.approx(0.75)
+    assert _quantile(0.5, []) is None
+
+
+async def test_admin_shows_per_tool_statistics(published, admin_user, closed_pool):
+    from django.test import AsyncClient
+
+    gateway = Gateway("/servers/metered/mcp", published.token)
+    await gateway.initialize()
+    for _ in range(2):
+        await gateway.send(gateway.request("tools/call", {"name": "fixture__fail", "arguments": {}}))
+    client = AsyncClient()
+    await sync_to_async(client.force_login)(admin_user)
+    page = (await client.get("/admin/catalog/upstreamhealth/statistics/")).content.decode()
+    row = page[page.index("<td>metered</td><td>fixture__fail</td>"):].split("</tr>")[0]
+    assert "<td>metered</td><td>fixture__fail</td><td>" in row
+    calls, errors = [int(cell.split("<")[0]) for cell in row.split("<td>")[3:5]]
+    assert calls >= 2 and errors == 0  # a tool's isError result is an answer, not a protocol error
