@@ -116,3 +116,22 @@ async def test_admin_shows_per_tool_statistics(published, admin_user, closed_poo
     assert "<td>metered</td><td>fixture__fail</td><td>" in row
     calls, errors = [int(cell.split("<")[0]) for cell in row.split("<td>")[3:5]]
     assert calls >= 2 and errors == 0  # a tool's isError result is an answer, not a protocol error
+
+
+def test_multiprocess_mode_sums_every_process(tmp_path):
+    """With PROMETHEUS_MULTIPROC_DIR, counts made by two separate processes show up summed in a third's scrape."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    count = "import django; django.setup(); from config.metrics import MCP_REQUESTS; MCP_REQUESTS.labels('s', 'tools/call', 't').inc(3)"
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", count], env=env, check=True, timeout=60)
+    scrape = (
+        "import django; django.setup(); from prometheus_client import generate_latest; "
+        "from config.metrics_view import metrics_registry; print(generate_latest(metrics_registry()).decode())"
+    )
+    text = subprocess.run([sys.executable, "-c", scrape], env=env, check=True, timeout=60, capture_output=True, text=True).stdout
+    samples = _samples(text)
+    assert _value(samples, "gatehouse_mcp_requests_total", server="s", method="tools/call", tool="t") == 6
