@@ -12,8 +12,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.conf import settings
 
 from tests.mcp_clients import raw_session
 from tests.processes import ROOT, FixtureUpstream, _stop, database_url, free_port, gatehouse_server
