@@ -102,8 +102,11 @@ def test_worker_and_beat_keep_upstream_health_and_the_gateway_fails_fast(tmp_pat
             assert reply["result"]["content"][0]["text"] == "x"
 
             upstream_process.stop()
-            _wait_for(lambda: _status(upstream_id) == "unhealthy", 30, "the dead upstream is marked unhealthy")
-            assert breaker_state(upstream_id) == OPEN
+            # The breaker changes right after the status commits: wait for both.
+            _wait_for(
+                lambda: _status(upstream_id) == "unhealthy" and breaker_state(upstream_id) == OPEN, 30,
+                "the dead upstream is marked unhealthy and its breaker opens",
+            )
             reply, elapsed = asyncio.run(_echo(base, published.token))
             assert reply["error"] == {"code": -32000, "message": "Upstream 'fixture' is unavailable."}
             assert elapsed < 0.5
@@ -112,8 +115,10 @@ def test_worker_and_beat_keep_upstream_health_and_the_gateway_fails_fast(tmp_pat
 
             upstream_process.hide = ()
             upstream_process.start()
-            _wait_for(lambda: _status(upstream_id) == "healthy", 30, "the restarted upstream is healthy again")
-            assert breaker_state(upstream_id) == CLOSED
+            _wait_for(
+                lambda: _status(upstream_id) == "healthy" and breaker_state(upstream_id) == CLOSED, 30,
+                "the restarted upstream is healthy again and its breaker closed",
+            )
             reply, _ = asyncio.run(_echo(base, published.token))
             assert reply["result"]["content"][0]["text"] == "x"
 
