@@ -4,27 +4,78 @@ from django.db import models
 
 
 class AuditEvent(models.Model):
-    """Who did what to which object. Written only through audit.services.audit_record; never edited."""
+    """Who did what to which object. Written only through audit.services.audit_record; never edited.
+
+    Events form a hash chain: ``seq`` counts without gaps, ``prev_hash`` is the previous event's ``hash`` and
+    ``hash`` is SHA-256 over the canonical JSON of this event's fields (audit.chain). An edited, inserted or deleted
+    row breaks the chain, which ``manage.py audit_verify`` reports.
+    """
 
     class ActorKind(models.TextChoices):
         USER = "user", "User"
         TOKEN = "token", "API token"
         SYSTEM = "system", "System"
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    class Via(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        API = "api", "API"
+        CLI = "cli", "Command line"
+        TASK = "task", "Background task"
+        WEB = "web", "Web"
+        MCP = "mcp", "MCP"
+
+    seq = models.BigIntegerField(unique=True, null=True, editable=False)
+    created_at = models.DateTimeField(db_index=True)
     action = models.CharField(max_length=64, db_index=True)
     actor_kind = models.CharField(max_length=8, choices=ActorKind.choices)
     actor_id = models.BigIntegerField(null=True, blank=True)
     actor_label = models.CharField(max_length=255, blank=True, default="")
+    token_id = models.BigIntegerField(null=True, blank=True)
     via = models.CharField(max_length=16, blank=True, default="")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True, default="")
     target_type = models.CharField(max_length=64, blank=True, default="")
     target_id = models.CharField(max_length=64, blank=True, default="")
     target_label = models.CharField(max_length=255, blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    security = models.BooleanField(default=False, db_index=True)
+    prev_hash = models.CharField(max_length=64, blank=True, default="")
+    hash = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
-        ordering = ["-created_at", "-id"]
+        ordering = ["-seq"]
         indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target_idx")]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.target_label}"
+
+
+class AuditChainHead(models.Model):
+    """The single row (pk=1) every append locks first: it serialises appends across processes and remembers the
+    last sequence number and hash, so deleting the newest events is detected too."""
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"audit chain head #{self.seq}"
+
+
+class AuditCheckpoint(models.Model):
+    """Events up to ``seq`` were archived to ``archive_name`` and removed; verification resumes from ``hash``."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    seq = models.BigIntegerField(unique=True)
+    hash = models.CharField(max_length=64)
+    first_seq = models.BigIntegerField()
+    count = models.PositiveIntegerField()
+    archive_name = models.CharField(max_length=255)
+    archive_sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-seq"]
+
+    def __str__(self) -> str:
+        return f"checkpoint through #{self.seq}"

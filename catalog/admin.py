@@ -4,12 +4,18 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.forms.models import BaseInlineFormSet
 
 from catalog import services
 from catalog.composition import KINDS, EntryKind, composition_check
-from catalog.models import Prompt, Resource, ResourceTemplate, Tool, Upstream, VirtualServer
+from catalog.health_services import upstream_health_interval_set
+from config.metrics_stats import tool_statistics
+from config.metrics_view import metrics_registry
+from catalog.models import HealthCheck, Prompt, Resource, ResourceTemplate, Tool, Upstream, UpstreamHealth, VirtualServer
+from proxy.upstream.breaker import breaker_state
 
 
 class UpstreamForm(forms.ModelForm):
@@ -251,3 +257,59 @@ class VirtualServerAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         services.server_composition_saved(server=form.instance, actor=request.user)
+
+
+@admin.register(UpstreamHealth)
+class UpstreamHealthAdmin(admin.ModelAdmin):
+    """Health as the periodic probe sees it; only the probe interval is editable."""
+
+    list_display = ["upstream", "status", "breaker", "consecutive_failures", "last_checked_at", "last_latency_ms", "last_ok_at"]
+    list_filter = ["status"]
+    list_select_related = ["upstream"]
+    search_fields = ["upstream__name", "upstream__slug"]
+    fields = [
+        "upstream", "status", "breaker", "interval_seconds", "consecutive_failures", "last_checked_at",
+        "last_latency_ms", "last_ok_at", "last_error", "status_changed_at",
+    ]
+    readonly_fields = [f for f in fields if f != "interval_seconds"]
+
+    def get_urls(self):
+        statistics = path("statistics/", self.admin_site.admin_view(self.statistics_view), name="catalog_tool_statistics")
+        return [statistics, *super().get_urls()]
+
+    def statistics_view(self, request):
+        """Calls, error rate and latency percentiles per tool and virtual server (config.metrics_stats)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Tool statistics",
+            "rows": tool_statistics(metrics_registry()),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/catalog/tool_statistics.html", context)
+
+    def save_model(self, request, obj, form, change) -> None:
+        upstream_health_interval_set(health=obj, interval_seconds=obj.interval_seconds, actor=request.user)
+
+    @admin.display(description="circuit breaker")
+    def breaker(self, obj: UpstreamHealth) -> str:
+        return breaker_state(obj.upstream_id)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(HealthCheck)
+class HealthCheckAdmin(admin.ModelAdmin):
+    list_display = ["checked_at", "upstream", "ok", "latency_ms", "error"]
+    list_filter = ["ok", "upstream"]
+    list_select_related = ["upstream"]
+    date_hierarchy = "checked_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

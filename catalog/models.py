@@ -216,3 +216,47 @@ class CatalogVersion(models.Model):
     """One row whose value changes whenever what any principal can see or call changes."""
 
     value = models.BigIntegerField(default=0)
+
+
+class UpstreamHealth(models.Model):
+    """The latest health of an upstream, as the periodic probe (catalog.health_services) sees it."""
+
+    class Status(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown"
+        HEALTHY = "healthy", "Healthy"
+        UNHEALTHY = "unhealthy", "Unhealthy"
+
+    upstream = models.OneToOneField(Upstream, on_delete=models.CASCADE, primary_key=True, related_name="health")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UNKNOWN)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    interval_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds between probes; blank uses HEALTH_CHECK_INTERVAL_SECONDS."
+    )
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_ok_at = models.DateTimeField(null=True, blank=True)
+    last_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "upstream health"
+
+    def __str__(self) -> str:
+        return f"{self.upstream}: {self.status}"
+
+
+class HealthCheck(models.Model):
+    """One probe of one upstream; purged after RETENTION_HEALTH_DAYS."""
+
+    upstream = models.ForeignKey(Upstream, on_delete=models.CASCADE, related_name="health_checks")
+    checked_at = models.DateTimeField(db_index=True)
+    ok = models.BooleanField()
+    latency_ms = models.PositiveIntegerField()
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-checked_at"]
+        indexes = [models.Index(fields=["upstream", "-checked_at"], name="healthcheck_upstream_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.upstream} {'ok' if self.ok else 'failed'} at {self.checked_at:%Y-%m-%d %H:%M:%S}"

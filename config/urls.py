@@ -12,6 +12,7 @@ from accounts.views import admin_login
 from config.health import health, ready
 from config.ratelimits import login_rate_limited
 from config.wellknown import protected_resource_metadata, robots_txt, security_txt
+from config.metrics_view import metrics
 
 admin.site.site_header = "Gatehouse administration"
 admin.site.site_title = "Gatehouse"
@@ -49,6 +50,7 @@ urlpatterns = [
     path(".well-known/security.txt", security_txt, name="security-txt"),
     path(".well-known/oauth-protected-resource", protected_resource_metadata, name="oauth-protected-resource"),
     path(".well-known/oauth-protected-resource/<path:resource_path>", protected_resource_metadata),
+    path("metrics", metrics, name="metrics"),  # ops: Prometheus, bearer METRICS_TOKEN or platform admin
     path("api/v1/", include(api_v1)),
 ]
 # Hardening: feature flags. A switched-off surface is absent (404), not merely forbidden.

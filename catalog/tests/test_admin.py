@@ -90,6 +90,26 @@ def _populate_access(owner, team, token):
     invitation_create(team=team, email="invitee@example.com", actor=owner)
     jti_revoke(jti="populated-jti", actor=owner)
     token_usage_record(method="GET", outcome="allowed", token_id=token.pk, endpoint="/api/v1/me/", ip="127.0.0.1")
+    _operations_rows(upstream)
+    return upstream
+
+
+def _operations_rows(upstream) -> None:
+    """Health, audit checkpoints and the Celery beat schedules (ops)."""
+    from django.utils import timezone
+    from django_celery_beat.models import ClockedSchedule, CrontabSchedule, SolarSchedule
+
+    from audit.models import AuditCheckpoint
+    from catalog.models import HealthCheck, UpstreamHealth
+    from config.schedules import schedules_ensure
+
+    UpstreamHealth.objects.create(upstream=upstream)
+    HealthCheck.objects.create(upstream=upstream, checked_at=timezone.now(), ok=False, latency_ms=3, error="refused")
+    AuditCheckpoint.objects.create(seq=1, hash="0" * 64, first_seq=1, count=1, archive_name="a.jsonl", archive_sha256="0" * 64)
+    schedules_ensure()
+    CrontabSchedule.objects.create(minute="17", hour="3")
+    SolarSchedule.objects.create(event="sunrise", latitude=52.5, longitude=13.4)
+    ClockedSchedule.objects.create(clocked_time=timezone.now())
 
 
 def _url(model, view: str, *args) -> str:

@@ -1,6 +1,7 @@
 """Settings shared by every mode. Everything comes from the environment through config.env."""
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from pathlib import Path
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "catalog",
     "proxy",
     "audit",
+    "django_celery_beat",  # ops: periodic task schedules editable in admin
 ]
 
 MIDDLEWARE = [
@@ -118,6 +120,11 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
+# ops: schedules live in the database (django-celery-beat), created by config.schedules and editable in admin.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 AUTH_USER_MODEL = "accounts.User"
 # --- Identity: passwords (accounts) ---------------------------------------------------------------------------
@@ -260,11 +267,21 @@ GATEHOUSE_BOUND_SESSION_IDLE_SECONDS = env_int("GATEHOUSE_BOUND_SESSION_IDLE_SEC
 GATEHOUSE_EVENT_RETENTION_SECONDS = env_int("GATEHOUSE_EVENT_RETENTION_SECONDS", 3600, minimum=60)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# ops: LOG_FORMAT=json writes one JSON object per line; every line carries the X-Request-ID of its request or task.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "config.request_id.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "config.logging_json.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "httpx2": {"level": "WARNING"},
@@ -411,3 +428,31 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
     "tokens.authentication.TrustedProxyAuthentication",
     "rest_framework.authentication.SessionAuthentication",
 ]
+# ---- Operations (ops): audit archive, retention, upstream health, federation, metrics -------------------------------
+AUDIT_ARCHIVE_DIR = Path(env_str("AUDIT_ARCHIVE_DIR", str(VAR_DIR / "audit-archive")))
+# Days kept before purging (usage logs, health history) or archiving-then-removing (audit). 0 keeps for ever.
+RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 365, minimum=0)
+RETENTION_HEALTH_DAYS = env_int("RETENTION_HEALTH_DAYS", 14, minimum=0)
+RETENTION_USAGE_DAYS = env_int("RETENTION_USAGE_DAYS", 90, minimum=0)
+# Rows deleted per transaction, so a purge never holds a table lock for long.
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
+# Upstream health: probe interval (per upstream, overridable), consecutive failures before "unhealthy", and how long an
+# open circuit breaker fails calls fast before letting one trial call through (half-open).
+HEALTH_CHECK_INTERVAL_SECONDS = env_int("HEALTH_CHECK_INTERVAL_SECONDS", 60, minimum=1)
+# How often the scheduler looks for upstreams due a probe (the beat entry; editable in admin once created).
+HEALTH_CHECK_TICK_SECONDS = env_int("HEALTH_CHECK_TICK_SECONDS", 10, minimum=1)
+HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 10, minimum=1)
+UNHEALTHY_THRESHOLD = env_int("UNHEALTHY_THRESHOLD", 3, minimum=1)
+CIRCUIT_BREAKER_COOLDOWN_SECONDS = env_int("CIRCUIT_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)
+FEDERATION_SYNC_INTERVAL_SECONDS = env_int("FEDERATION_SYNC_INTERVAL_SECONDS", 900, minimum=60)
+# This gateway's name in Via headers; a request that already passed through it is a federation loop and is refused.
+# Every process of one deployment shares a database, so by default the id is derived from where that database is.
+GATEHOUSE_INSTANCE_ID = env_str("GATEHOUSE_INSTANCE_ID", "") or "gatehouse-" + hashlib.sha256(
+    repr([DATABASES["default"].get(key) for key in ("ENGINE", "HOST", "PORT", "NAME")]).encode()
+).hexdigest()[:12]
+if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", GATEHOUSE_INSTANCE_ID):
+    raise ImproperlyConfigured("GATEHOUSE_INSTANCE_ID must be 1 to 64 of the characters A-Z a-z 0-9 . _ -")
+# /metrics: a bearer token (or a platform admin's session); without either it answers 404.
+METRICS_TOKEN = env_secret("METRICS_TOKEN", "") or ""
+# Several worker processes: set PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself, before any metric exists)
+# to an empty directory shared by the processes, and /metrics sums them (config/metrics.py).

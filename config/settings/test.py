@@ -16,3 +16,7 @@ GATEHOUSE_LOGIN_RATE_LIMIT_IP = GATEHOUSE_LOGIN_RATE_LIMIT_ACCOUNT = "100000/m"
 GATEHOUSE_API_RATE_LIMIT_USER = GATEHOUSE_API_RATE_LIMIT_IP = "100000/m"
 GATEHOUSE_TOKEN_CREATE_RATE_LIMIT = "100000/h"
 GATEHOUSE_MCP_RATE_LIMIT = "100000/m"
+# ops: tasks run inline in tests, even with a Redis broker; the end-to-end worker/beat processes switch it off.
+from config.env import env_bool  # noqa: E402
+
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)

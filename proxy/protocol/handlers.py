@@ -13,6 +13,7 @@ from mcp.types import PromptReference, ResourceTemplateReference
 from mcp_types import HEADER_MISMATCH
 
 from catalog.snapshot import CatalogSnapshot, Route
+from config.metrics import mcp_request_observed
 from proxy import relay
 from proxy.protocol import input_required, versions
 from proxy.protocol.admission import admitted
@@ -310,5 +311,9 @@ async def handle_request(ctx: CallContext, method: str, params: dict[str, Any]) 
     handler = HANDLERS.get(method)
     if handler is None:
         raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
-    async with admitted(ctx.principal, method, params):  # rate limits and in-flight calls per token
-        return await handler(ctx, params)
+    # Only catalog names become label values: a client-chosen unknown name must not mint new time series.
+    name = params.get("name") if method == "tools/call" else None
+    tool = name if isinstance(name, str) and name in ctx.snapshot.tools else ""
+    with mcp_request_observed(ctx.snapshot.server_slug, method, tool, ctx.session):
+        async with admitted(ctx.principal, method, params):  # rate limits and in-flight calls per token
+            return await handler(ctx, params)

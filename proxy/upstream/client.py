@@ -17,6 +17,7 @@ from mcp.types import Implementation
 
 from catalog.snapshot import UpstreamTarget
 from config.egress import egress_async_client, egress_client_factory
+from proxy.upstream.via import via_value
 
 CLIENT_INFO = Implementation(name="gatehouse", version="0.1.0")
 # Upstream responses may stream for a long time (progress, slow tools); the per-call deadline is enforced by the
@@ -56,7 +57,7 @@ async def upstream_client(target: UpstreamTarget, options: dict[str, Any] | None
             async with Client(stdio_client(parameters, errlog=errlog), **options) as client:
                 yield client
         return
-    headers = dict(target.headers)
+    headers = {**dict(target.headers), "Via": via_value()}  # federation loop detection (proxy.upstream.via)
     if target.transport == "sse":
         transport = sse_client(
             target.url, headers=headers, timeout=target.timeout_seconds, sse_read_timeout=STREAM_READ_TIMEOUT,

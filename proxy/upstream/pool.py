@@ -18,14 +18,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx2
+from django.conf import settings
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST
 
-from django.conf import settings
-
 from catalog.snapshot import UpstreamTarget
+from config.metrics import upstream_call_observed
 from proxy.protocol.calls import ClientFeatures, DownstreamCall
+from proxy.upstream.breaker import breaker_admit, breaker_trial_done
 from proxy.upstream.callbacks import advertised_callbacks, session_callbacks
 from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
@@ -198,7 +199,24 @@ class UpstreamPool:
         self, target: UpstreamTarget, operation: Operation, call: DownstreamCall | None = None
     ) -> dict[str, Any]:
         """Run ``operation`` on the upstream session for ``call`` (pooled, or bound to the call's client session);
-        returns the result as JSON-ready data or raises UpstreamError."""
+        returns the result as JSON-ready data or raises UpstreamError. An open circuit breaker
+        (proxy.upstream.breaker) fails the call fast without touching the upstream."""
+        with upstream_call_observed(target.slug):
+            trial, reached = breaker_admit(target), False
+            try:
+                result = await self._request(target, operation, call)
+                reached = True
+            except UpstreamError as exc:
+                reached = not isinstance(exc, (UpstreamUnavailable, UpstreamTimeout))  # an error answer proves life
+                raise
+            finally:
+                if trial:
+                    breaker_trial_done(target, ok=reached)
+            return result
+
+    async def _request(
+        self, target: UpstreamTarget, operation: Operation, call: DownstreamCall | None
+    ) -> dict[str, Any]:
         for attempt in (1, 2):
             pooled = self._session(target, call)
             try:
@@ -249,6 +267,16 @@ def upstream_pool() -> UpstreamPool:
     if pool is None:
         pool = _pools[loop] = UpstreamPool()
     return pool
+
+
+def upstream_pool_sizes() -> dict[int, int]:
+    """Open pooled sessions per upstream id, over every event loop of this process (for /metrics)."""
+    sizes: dict[int, int] = {}
+    for pool in list(_pools.values()):
+        for pooled in list(pool._sessions.values()):
+            if pooled.is_open:
+                sizes[pooled.target.id] = sizes.get(pooled.target.id, 0) + 1
+    return sizes
 
 
 async def upstream_pool_close() -> None:

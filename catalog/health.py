@@ -1,0 +1,23 @@
+"""Probing an upstream: open an MCP session with the SDK client (initialize or server/discover) and ping it.
+Network only: no database here."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from catalog.snapshot import UpstreamTarget
+from proxy.protocol.versions import HANDSHAKE_VERSIONS
+
+
+async def probe(target: UpstreamTarget, timeout: float) -> float:
+    """Seconds the handshake and a ping took; raises on any failure, TimeoutError past ``timeout``."""
+    from proxy.upstream.client import upstream_client
+
+    started = time.perf_counter()
+    async with asyncio.timeout(timeout):
+        async with upstream_client(target) as client:
+            # A stateless-era upstream (2026-07-28 on) has no ping: its server/discover answer, needed to open the
+            # client, is the proof of life. A handshake-era upstream is pinged after initialize.
+            if client.protocol_version in HANDSHAKE_VERSIONS:
+                await client.send_ping()
+    return time.perf_counter() - started
