@@ -19,6 +19,12 @@ from audit.services import MASK, audit_record, audit_security_event
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def _no_personal_teams(settings):
+    """Creating the test users must not write audit events of its own (personal teams): sequences start at 1."""
+    settings.AUTO_CREATE_PERSONAL_TEAMS = False
+
+
 def _events(owner, count: int = 3) -> list[AuditEvent]:
     events = [audit_record(f"thing.{i}", actor=owner, via="cli", target=owner, data={"n": i}) for i in range(count)]
     for event in events:

@@ -59,6 +59,7 @@ def populated(owner):
     VirtualServerFactory(owner=owner)
     _identity_rows(owner, team)
     _populate_access(owner, team, token)
+    _operations_rows(upstream)
     return upstream
 
 
@@ -90,8 +91,6 @@ def _populate_access(owner, team, token):
     invitation_create(team=team, email="invitee@example.com", actor=owner)
     jti_revoke(jti="populated-jti", actor=owner)
     token_usage_record(method="GET", outcome="allowed", token_id=token.pk, endpoint="/api/v1/me/", ip="127.0.0.1")
-    _operations_rows(upstream)
-    return upstream
 
 
 def _operations_rows(upstream) -> None:
