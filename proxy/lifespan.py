@@ -1,7 +1,8 @@
-"""ASGI lifespan: close pooled upstream sessions when the server shuts down."""
+"""ASGI lifespan: when the server shuts down, write buffered token usage and close pooled upstream sessions."""
 from __future__ import annotations
 
 from proxy.upstream.pool import upstream_pool_close
+from tokens.usage import usage_flush
 
 
 async def lifespan_app(scope, receive, send) -> None:
@@ -10,6 +11,7 @@ async def lifespan_app(scope, receive, send) -> None:
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await usage_flush()
             await upstream_pool_close()
             await send({"type": "lifespan.shutdown.complete"})
             return

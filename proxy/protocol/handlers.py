@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from proxy.sessions import McpSession
 from proxy.upstream.errors import UpstreamError
 from proxy.upstream.pool import Operation, upstream_pool
 from teams.principal import Principal
+from tokens.usage import usage_record_mcp
 
 SERVER_VERSION = "0.1.0"
 RESOURCE_NOT_FOUND = -32002
@@ -314,6 +316,14 @@ async def handle_request(ctx: CallContext, method: str, params: dict[str, Any]) 
     # Only catalog names become label values: a client-chosen unknown name must not mint new time series.
     name = params.get("name") if method == "tools/call" else None
     tool = name if isinstance(name, str) and name in ctx.snapshot.tools else ""
-    with mcp_request_observed(ctx.snapshot.server_slug, method, tool, ctx.session):
-        async with admitted(ctx.principal, method, params):  # rate limits and in-flight calls per token
-            return await handler(ctx, params)
+    started, outcome = time.perf_counter(), "error"
+    try:
+        with mcp_request_observed(ctx.snapshot.server_slug, method, tool, ctx.session):
+            async with admitted(ctx.principal, method, params):  # rate limits and in-flight calls per token
+                result = await handler(ctx, params)
+                outcome = "allowed"
+                return result
+    finally:
+        # Every use of a token is recorded (tokens.usage buffers the rows and writes them in batches).
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        await usage_record_mcp(ctx.principal, method=method, name=tool, latency_ms=latency_ms, outcome=outcome)

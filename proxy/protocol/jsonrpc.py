@@ -5,6 +5,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from config.jsonlimits import JsonTooComplex, json_check_limits
+
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
@@ -64,6 +66,10 @@ def parse_message(body: bytes) -> Message:
         data = json.loads(body)
     except (ValueError, RecursionError):
         raise JsonRpcError(PARSE_ERROR, "Parse error: the body is not valid JSON.", http_status=400) from None
+    try:
+        json_check_limits(data)
+    except JsonTooComplex as exc:
+        raise JsonRpcError(INVALID_REQUEST, f"Invalid request: {exc}", http_status=400) from None
     if isinstance(data, list):
         raise JsonRpcError(INVALID_REQUEST, "Batched JSON-RPC messages are not supported.", http_status=400)
     if not isinstance(data, dict) or data.get("jsonrpc") != "2.0":

@@ -277,6 +277,16 @@ async def test_malformed_input_gets_a_jsonrpc_error_not_a_server_error(gateway, 
     assert response["json"]["error"]["code"] in (-32700, -32600, -32602)
 
 
+async def test_json_nested_past_the_depth_cap_is_refused_before_any_handler(gateway):
+    await gateway.initialize()
+    nested = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+              "params": {"name": "fixture__echo", "arguments": {"text": "x", "deep": json.loads("[" * 100 + "]" * 100)}}}
+    response = await gateway.send(nested)
+    assert response["status"] == 400
+    assert response["json"]["error"]["code"] == -32600
+    assert "deeper than 64" in response["json"]["error"]["message"]
+
+
 async def test_an_unexpected_failure_is_logged_and_answered_in_jsonrpc(gateway, monkeypatch, caplog):
     from proxy.protocol import handlers
 
@@ -289,3 +299,17 @@ async def test_an_unexpected_failure_is_logged_and_answered_in_jsonrpc(gateway, 
     assert response["status"] == 500
     assert response["json"]["error"] == {"code": -32603, "message": "Internal error."}
     assert "a bug" in caplog.text
+
+
+async def test_every_call_is_recorded_as_a_use_of_the_token(gateway, catalog):
+    from tokens.models import TokenUsage
+    from tokens.usage import usage_flush
+
+    await gateway.initialize()
+    await gateway.send(gateway.request("tools/call", {"name": "fixture__echo", "arguments": {"text": "hi"}}))
+    await gateway.send(gateway.request("tools/call", {"name": "no_such_tool", "arguments": {}}))
+    await usage_flush()
+    rows = await sync_to_async(list)(
+        TokenUsage.objects.filter(method="tools/call").order_by("id").values_list("endpoint", "outcome")
+    )
+    assert rows == [("fixture__echo", "allowed"), ("", "error")]
