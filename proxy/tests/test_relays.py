@@ -260,3 +260,4 @@ async def test_response_stream_resumes_after_a_disconnect_with_last_event_id(rel
     assert [m["params"]["progress"] for m in rest[:-1]] == [1, 2, 3]
     assert rest[-1]["result"]["content"][0]["text"] == "slept 1.0"
     await resumed.wait_for_end()
+

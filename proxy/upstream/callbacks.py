@@ -1,14 +1,21 @@
-"""What an upstream session bound to one client session does with the upstream's server→client traffic: relay it
-to that client. Only the requests the client said it answers are offered upstream (the SDK advertises a
-capability exactly when its callback is set)."""
+"""What an upstream session does with the upstream's server→client traffic.
+
+A session bound to one client session relays it to that client; only the requests the client said it answers are
+offered upstream (the SDK advertises a capability exactly when its callback is set). Every session, pooled or bound,
+turns an upstream's ``list_changed`` into an immediate re-discovery of that upstream, so the catalog (and every open
+stream's ``list_changed``) follows within seconds instead of at the next scheduled sync.
+"""
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from channels.db import database_sync_to_async
 from mcp import types
 from pydantic import BaseModel, ValidationError
 
+from config.cache import process_cache
+from config.tasks import enqueue
 from proxy import relay
 from proxy.protocol.calls import ClientFeatures
 
@@ -39,7 +46,32 @@ async def _ask(nonce: str, method: str, params: dict[str, Any], result_type: typ
         return types.ErrorData(code=types.INVALID_PARAMS, message=f"The client's answer to {method} is invalid.")
 
 
-def session_callbacks(nonce: str, features: ClientFeatures, *, timeout: float) -> dict[str, Any]:
+_LIST_CHANGED = (
+    types.ToolListChangedNotification, types.PromptListChangedNotification, types.ResourceListChangedNotification,
+)
+# Several sessions (and processes) hear the same change; one re-discovery per upstream within this window is enough.
+_REDISCOVERY_DEBOUNCE_SECONDS = 5
+
+
+async def _rediscover_soon(upstream_id: int) -> None:
+    if not process_cache().add(f"gatehouse:rediscover:{upstream_id}", 1, _REDISCOVERY_DEBOUNCE_SECONDS):
+        return
+    from catalog.tasks import federation_sync_upstream
+
+    await database_sync_to_async(enqueue)(federation_sync_upstream, upstream_id)
+
+
+def upstream_notifications(upstream_id: int) -> dict[str, Any]:
+    """``mcp.Client`` keyword arguments for any session: re-discover the upstream when its lists change."""
+
+    async def notification(message) -> None:
+        if isinstance(message, _LIST_CHANGED):
+            await _rediscover_soon(upstream_id)
+
+    return {"message_handler": notification}
+
+
+def session_callbacks(nonce: str, features: ClientFeatures, *, timeout: float, upstream_id: int) -> dict[str, Any]:
     """Keyword arguments for ``mcp.Client`` that relay to the client session ``nonce``.
 
     ``timeout`` bounds the wait for the client's answer to one relayed request.
@@ -63,6 +95,8 @@ def session_callbacks(nonce: str, features: ClientFeatures, *, timeout: float) -
         if isinstance(message, types.ResourceUpdatedNotification):
             relayed = {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": _wire(message.params)}
             await relay.session_notify(nonce, relayed)
+        elif isinstance(message, _LIST_CHANGED):
+            await _rediscover_soon(upstream_id)
         elif isinstance(message, Exception):
             logger.info("Upstream session bound to a client session reported: %s", message)
 
@@ -77,7 +111,7 @@ def session_callbacks(nonce: str, features: ClientFeatures, *, timeout: float) -
     return callbacks
 
 
-def advertised_callbacks(features: ClientFeatures) -> dict[str, Any]:
+def advertised_callbacks(features: ClientFeatures, *, upstream_id: int) -> dict[str, Any]:
     """Keyword arguments for a pooled ``mcp.Client`` that advertises what its clients can answer.
 
     Its calls come back ``input_required`` and Gatehouse relays those requests itself (proxy.protocol.input_required);
@@ -92,7 +126,7 @@ def advertised_callbacks(features: ClientFeatures) -> dict[str, Any]:
             "upstream per client session.",
         )
 
-    callbacks: dict[str, Any] = {}
+    callbacks: dict[str, Any] = upstream_notifications(upstream_id)
     if features.sampling:
         callbacks["sampling_callback"] = refuse
     if features.elicitation:

@@ -27,7 +27,7 @@ from catalog.snapshot import UpstreamTarget
 from config.metrics import upstream_call_observed
 from proxy.protocol.calls import ClientFeatures, DownstreamCall
 from proxy.upstream.breaker import breaker_admit, breaker_trial_done
-from proxy.upstream.callbacks import advertised_callbacks, session_callbacks
+from proxy.upstream.callbacks import advertised_callbacks, session_callbacks, upstream_notifications
 from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
@@ -155,12 +155,13 @@ class UpstreamPool:
             key = target.pool_key
         pooled = self._sessions.get(key)
         if pooled is None:
-            options = None
             if nonce is not None:
-                options = session_callbacks(nonce, features, timeout=target.timeout_seconds)
+                options = session_callbacks(nonce, features, timeout=target.timeout_seconds, upstream_id=target.id)
                 self._reap_idle_later()
             elif features.bits:
-                options = advertised_callbacks(features)
+                options = advertised_callbacks(features, upstream_id=target.id)
+            else:
+                options = upstream_notifications(target.id)
             pooled = self._sessions[key] = PooledSession(target, key, options, bound=nonce is not None)
         pooled.last_used = time.monotonic()
         return pooled
