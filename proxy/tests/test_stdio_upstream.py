@@ -1,6 +1,7 @@
 """A local command speaking MCP over stdio as an upstream: discovered, called, its stderr logged, its process reaped."""
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import uuid
@@ -59,6 +60,41 @@ async def test_stdio_upstream_is_called_logged_and_reaped(caplog):
 
     await upstream_pool_close()
     assert not _running(label)
+
+
+async def test_idle_stdio_process_is_stopped_and_started_again_on_the_next_call(settings):
+    settings.GATEHOUSE_STDIO_IDLE_SECONDS = 0.3
+    label = f"stdio-{uuid.uuid4().hex}"
+    token, _ = await sync_to_async(_stdio_catalog)(label)
+    gateway = Gateway("/servers/local/mcp", token)
+    await gateway.initialize()
+    add = gateway.request("tools/call", {"name": "local__add", "arguments": {"a": 1, "b": 2}})
+    assert (await gateway.send(add))["json"]["result"]["structuredContent"] == {"result": 3}
+    assert _running(label)
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if not _running(label):
+            break
+    assert not _running(label)
+    again = gateway.request("tools/call", {"name": "local__add", "arguments": {"a": 2, "b": 2}})
+    assert (await gateway.send(again))["json"]["result"]["structuredContent"] == {"result": 4}
+    await upstream_pool_close()
+
+
+async def test_a_command_that_fails_to_start_is_retried_with_backoff():
+    label = f"stdio-{uuid.uuid4().hex}"
+    token, upstream = await sync_to_async(_stdio_catalog)(label)
+    await sync_to_async(catalog_services.upstream_update)(
+        upstream=upstream, actor=None, args=[str(FIXTURE_SERVER), "--transport", "no-such-transport"]
+    )
+    gateway = Gateway("/servers/local/mcp", token)
+    await gateway.initialize()
+    call = gateway.request("tools/call", {"name": "local__add", "arguments": {"a": 1, "b": 2}})
+    first = (await gateway.send(call))["json"]["error"]
+    assert first["code"] == -32000 and "local tool" in first["message"]
+    second = (await gateway.send(call))["json"]["error"]
+    assert second["code"] == -32000 and "failed to start; retrying in" in second["message"]
+    await upstream_pool_close()
 
 
 def test_stdio_upstreams_are_refused_when_switched_off(settings):

@@ -69,6 +69,7 @@ class PooledSession:
         self.options = options
         # Bound to one client session (its key ends with the session's nonce), not shared.
         self.bound = bound
+        self.calls_in_flight = 0
         self.last_used = time.monotonic()
         self._client: Client | None = None
         self._lock = asyncio.Lock()
@@ -137,11 +138,23 @@ class PooledSession:
             owner.cancel()
 
 
+def _idle_limit(pooled: PooledSession) -> float | None:
+    """How long a session may sit unused before it is closed: bound sessions and stdio commands (a local process
+    per session) are not kept for ever; shared network sessions are."""
+    if pooled.bound:
+        return settings.GATEHOUSE_BOUND_SESSION_IDLE_SECONDS
+    if pooled.target.transport == "stdio":
+        return settings.GATEHOUSE_STDIO_IDLE_SECONDS
+    return None
+
+
 class UpstreamPool:
     def __init__(self) -> None:
         self._sessions: dict[tuple, PooledSession] = {}
         self._closing: set[asyncio.Task] = set()
         self._reaper: asyncio.Task | None = None
+        # stdio commands that failed to start: (failures in a row, monotonic time before which not to try again).
+        self._restart_backoff: dict[tuple, tuple[int, float]] = {}
 
     def _session(self, target: UpstreamTarget, call: DownstreamCall | None) -> PooledSession:
         nonce = call.session_nonce if call is not None and target.bound_to_client_session else None
@@ -163,8 +176,27 @@ class UpstreamPool:
             else:
                 options = upstream_notifications(target.id)
             pooled = self._sessions[key] = PooledSession(target, key, options, bound=nonce is not None)
+            if _idle_limit(pooled) is not None:
+                self._reap_idle_later()
         pooled.last_used = time.monotonic()
         return pooled
+
+    def _check_restart_backoff(self, target: UpstreamTarget) -> None:
+        """A stdio command that keeps failing to start is not respawned on every call: wait 1, 2, 4 … 60 s."""
+        failures, retry_at = self._restart_backoff.get(target.pool_key, (0, 0.0))
+        wait = retry_at - time.monotonic()
+        if failures and wait > 0:
+            raise UpstreamUnavailable(f"Upstream '{target.name}' failed to start; retrying in {wait:.0f}s.")
+
+    def _record_start(self, target: UpstreamTarget, *, ok: bool) -> None:
+        if target.transport != "stdio":
+            return
+        if ok:
+            self._restart_backoff.pop(target.pool_key, None)
+            return
+        failures = self._restart_backoff.get(target.pool_key, (0, 0.0))[0] + 1
+        delay = min(settings.GATEHOUSE_STDIO_RESTART_BACKOFF_MAX_SECONDS, 2 ** (failures - 1))
+        self._restart_backoff[target.pool_key] = (failures, time.monotonic() + delay)
 
     def _drop(self, pooled: PooledSession) -> None:
         """Forget a broken session at once; its teardown runs in the background so the caller is not held."""
@@ -185,16 +217,17 @@ class UpstreamPool:
             self._reaper = asyncio.create_task(self._reap_idle(), name="upstream-pool:reaper")
 
     async def _reap_idle(self) -> None:
-        """Close bound sessions whose client has gone quiet; stop when none are left."""
-        idle = settings.GATEHOUSE_BOUND_SESSION_IDLE_SECONDS
+        """Close sessions with an idle limit that have gone unused past it; stop when none are left."""
         while True:
-            await asyncio.sleep(min(idle, 30))
-            bound = [pooled for pooled in self._sessions.values() if pooled.bound]
-            for pooled in bound:
-                if time.monotonic() - pooled.last_used > idle:
-                    self._drop(pooled)
-            if not bound:
+            limited = [(pooled, _idle_limit(pooled)) for pooled in self._sessions.values()]
+            limited = [(pooled, limit) for pooled, limit in limited if limit is not None]
+            if not limited:
                 return
+            await asyncio.sleep(min(30.0, *(limit for _, limit in limited)))
+            for pooled, limit in limited:
+                idle = pooled.calls_in_flight == 0 and time.monotonic() - pooled.last_used > limit
+                if idle and self._sessions.get(pooled.key) is pooled:
+                    self._drop(pooled)
 
     async def request(
         self, target: UpstreamTarget, operation: Operation, call: DownstreamCall | None = None
@@ -220,18 +253,27 @@ class UpstreamPool:
     ) -> dict[str, Any]:
         for attempt in (1, 2):
             pooled = self._session(target, call)
+            starting = not pooled.is_open
+            if starting:
+                self._check_restart_backoff(target)
+            pooled.calls_in_flight += 1
             try:
                 async with asyncio.timeout(target.timeout_seconds):
                     client = await pooled.client()
+                    if starting:
+                        self._record_start(target, ok=True)
                     result = await operation(client)
             except TimeoutError:
                 if not pooled.is_open:
                     # Timed out while connecting: drop the half-open session rather than leave its owner task behind.
                     self._drop(pooled)
+                    self._record_start(target, ok=False)
                 raise UpstreamTimeout(
                     f"Upstream '{target.name}' did not answer within {target.timeout_seconds:g}s."
                 ) from None
             except UpstreamError:
+                if starting and not pooled.is_open:
+                    self._record_start(target, ok=False)
                 self._drop(pooled)
                 raise
             except MCPError as exc:
@@ -248,6 +290,9 @@ class UpstreamPool:
                 if attempt == 1 and _undelivered(exc):
                     continue
                 raise _unavailable(target, exc) from exc
+            finally:
+                pooled.calls_in_flight -= 1
+                pooled.last_used = time.monotonic()
             return result.model_dump(by_alias=True, exclude_none=True, mode="json")
         raise AssertionError("unreachable")
 
