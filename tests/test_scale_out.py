@@ -1,6 +1,7 @@
 """Two real Gatehouse processes sharing PostgreSQL and Redis behave as one (no sticky load balancing needed)."""
 from __future__ import annotations
 
+import asyncio
 import os
 from contextlib import ExitStack
 from pathlib import Path
@@ -75,3 +76,35 @@ async def test_a_token_revoked_through_one_process_is_refused_by_the_other_at_on
         revoked = await on_second.http.delete(f"{first}/api/v1/tokens/{token_id}/", headers=on_second.headers)
         assert revoked.status_code == 204
         assert (await on_second.post(on_second.request("ping"))).status_code == 401
+
+
+async def test_a_message_relayed_on_one_process_reaches_the_stream_held_by_the_other(two_gateways, conformance_upstream):
+    """The GET stream lives on A; the call (and its upstream session, bound to the client session) runs on B, whose
+    JSON-only POST cannot carry the upstream's log messages: they travel to A through the channel layer."""
+    import json
+
+    from catalog.models import Upstream
+
+    first, second = two_gateways
+    published = await sync_to_async(upstream_published)(
+        email="relay@example.com", url=conformance_upstream.url, name="talkative", server_slug="talkative",
+        session_binding=Upstream.SessionBinding.CLIENT_SESSION,
+    )
+    async with raw_session(f"{first}/servers/talkative/mcp", published.token) as on_first:
+        stream_headers = {**on_first.headers, "Accept": "text/event-stream", "Mcp-Session-Id": on_first.session_id}
+        async with on_first.http.stream("GET", on_first.url, headers=stream_headers) as stream:
+            assert stream.status_code == 200
+            await asyncio.sleep(1.0)  # the stream joins its session's group
+            async with raw_session(f"{second}/servers/talkative/mcp", published.token, initialize=False) as on_second:
+                on_second.session_id = on_first.session_id
+                call = on_second.request("tools/call", {"name": "talkative__test_tool_with_logging", "arguments": {}})
+                answered = await on_second.post(call, Accept="application/json")
+                assert answered.json()["result"]["content"][0]["text"] == "Logging test completed"
+            logs = []
+            async with asyncio.timeout(10):
+                async for line in stream.aiter_lines():
+                    if line.startswith("data: "):
+                        logs.append(json.loads(line.removeprefix("data: "))["params"]["data"])
+                    if len(logs) == 3:
+                        break
+    assert logs == ["Tool execution started", "Tool processing data", "Tool execution completed"]
