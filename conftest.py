@@ -10,12 +10,16 @@ from tests.processes import CONFORMANCE_SERVER, FixtureUpstream, gatehouse_serve
 
 @pytest.fixture(autouse=True)
 def _fresh_memos():
-    """Each test's database starts its catalog version over; memos keyed by version must not outlive the test."""
+    """Each test's database starts its catalog version over: memos keyed by version, and token usage buffered for
+    rows of another test's database, must not outlive the test."""
     from config.memo import memos_clear
+    from tokens.usage import usage_buffer
 
     memos_clear()
+    usage_buffer.discard()
     yield
     memos_clear()
+    usage_buffer.discard()
 
 
 @pytest.fixture(autouse=True)

@@ -50,6 +50,10 @@ class UsageBuffer:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def discard(self) -> None:
+        """Drop what is buffered without writing it (tests: each starts its database over)."""
+        self._entries.clear()
+
     async def submit(self, entry: UsageEntry) -> None:
         if len(self._entries) >= self.max_entries:
             await self.flush()
