@@ -147,6 +147,9 @@ def gatehouse_env(tmpdir: Path) -> dict[str, str]:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         GATEHOUSE_EGRESS_ALLOW="127.0.0.1/32",  # the fixture upstreams listen on loopback
         GATEHOUSE_PUBLIC_URL="http://127.0.0.1",
+        # The per-token limit (600/m by default) would stop a run within seconds; a high limit keeps its cost in
+        # every request without throttling.
+        GATEHOUSE_MCP_RATE_LIMIT="1000000/m",
         GATEHOUSE_ENCRYPTION_KEYS=f"b1:{random_b64_key()}",
         GATEHOUSE_TOKEN_PEPPERS=f"p1:{random_b64_key()}",
         PLATFORM_ADMIN_EMAIL="bench@example.com",
@@ -295,7 +298,9 @@ async def concurrent(result: PhaseResult, target: Target, calls: int, clients: i
             for _ in range(share):
                 await timed_call(caller, result)
 
-    await asyncio.gather(*(worker(share) for share in shares))
+    async with asyncio.TaskGroup() as group:  # one failing session cancels the others
+        for share in shares:
+            group.create_task(worker(share))
     result.end()
 
 
