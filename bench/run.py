@@ -211,6 +211,7 @@ class PhaseResult:
     first_error: str | None = None
     timed_out: bool = False
     started: float = 0.0  # perf_counter when the measured calls began
+    rounds_p50_ms: list[float | None] = field(default_factory=list)  # with --rounds: each round's p50
 
     def begin(self) -> None:
         self.started = time.perf_counter()
@@ -226,6 +227,19 @@ class PhaseResult:
             self.errors += 1
             self.first_error = self.first_error or error
 
+    def merge(self, other: PhaseResult) -> None:
+        """Add another round of the same phase: latencies pooled, calls/s over the summed wall time."""
+        self.rounds_p50_ms.append(other.p50())
+        self.calls += other.calls
+        self.errors += other.errors
+        self.wall_s += other.wall_s
+        self.latencies_ms.extend(other.latencies_ms)
+        self.first_error = self.first_error or other.first_error
+        self.timed_out = self.timed_out or other.timed_out
+
+    def p50(self) -> float | None:
+        return round(statistics.median(self.latencies_ms), 3) if self.latencies_ms else None
+
     def summary(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "calls": self.calls, "errors": self.errors, "wall_s": round(self.wall_s, 3), "timed_out": self.timed_out,
@@ -235,6 +249,8 @@ class PhaseResult:
         if len(self.latencies_ms) >= 2:
             cuts = statistics.quantiles(self.latencies_ms, n=100, method="inclusive")
             data.update(p50_ms=round(cuts[49], 3), p95_ms=round(cuts[94], 3), p99_ms=round(cuts[98], 3))
+        if len(self.rounds_p50_ms) > 1:
+            data["p50_ms_per_round"] = self.rounds_p50_ms
         if self.wall_s > 0:
             data["calls_per_s"] = round(self.calls / self.wall_s, 1)
         return data
@@ -342,26 +358,24 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def measure(target: Target, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    print(f"[bench]   {target.label}", flush=True)
+def measure(target: Target, args: argparse.Namespace, round_: int) -> dict[str, PhaseResult]:
+    print(f"[bench]   round {round_ + 1}/{args.rounds}: {target.label}", flush=True)
     [seq] = asyncio.run(
         run_phase("sequential", sequential, target, args.calls, args.warmup, timeout=args.phase_timeout)
     )
-    phases = {"sequential": seq.summary()}
+    phases = {"sequential": seq}
     if args.concurrency > 0:
-        [conc] = asyncio.run(
+        [phases["concurrent"]] = asyncio.run(
             run_phase(
                 "concurrent", concurrent, target, args.calls, args.concurrency, args.warmup,
                 timeout=args.phase_timeout,
             )
         )
-        phases["concurrent"] = conc.summary()
     if target.fresh_sessions:
-        first, second = asyncio.run(
+        phases["first-call"], phases["second-call"] = asyncio.run(
             run_phase("fresh sessions", fresh_sessions, target, min(FRESH_SESSIONS, args.calls),
                       timeout=args.phase_timeout, results=2)
         )
-        phases["first-call"], phases["second-call"] = first.summary(), second.summary()
     return phases
 
 
@@ -416,7 +430,7 @@ def print_report(report: dict[str, Any]) -> None:
     meta = report["meta"]
     print()
     print(f"Gatehouse benchmark  {meta['timestamp']}  ({meta['cpus']} CPUs shared by client, gateway and upstream)")
-    print(f"calls={meta['calls']} concurrency={meta['concurrency']} warmup={meta['warmup']}  tool={TOOL}{ARGUMENTS}")
+    print(f"rounds={meta['rounds']} calls={meta['calls']} (per round) concurrency={meta['concurrency']} warmup={meta['warmup']}  tool={TOOL}{ARGUMENTS}")
     print(
         f"database={meta['database']} cache={meta['cache']} python={meta['python']} "
         f"loadavg(1m) before start={meta['loadavg_1m_before']} after={meta['loadavg_1m_after']}"
@@ -618,12 +632,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--binding", choices=[*BINDINGS, "both"], default="pooled",
                         help="upstream session binding behind the handshake-era JSON path (default pooled); "
                         "per-client-session or both also time the first call of fresh sessions")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every path this many times, interleaved; latencies are pooled (default 1)")
     parser.add_argument("--warmup", type=int, default=50, help="warm-up calls before each phase (default 50)")
     parser.add_argument("--phase-timeout", type=float, default=120.0, help="hard stop per phase, seconds")
     parser.add_argument("--no-wrk", action="store_true", help="skip the gateway-only wrk phase")
     args = parser.parse_args()
-    if args.calls < 1 or args.concurrency < 0:
-        parser.error("--calls must be positive and --concurrency not negative")
+    if args.calls < 1 or args.rounds < 1 or args.concurrency < 0:
+        parser.error("--calls and --rounds must be positive and --concurrency not negative")
     chosen = args.transport or ["json"]
     args.transports = TRANSPORTS if "all" in chosen else list(dict.fromkeys(chosen))
     return args
@@ -672,10 +688,15 @@ def main() -> int:
             print(f"[bench] {kind} serving Gatehouse (pid {proc.popen.pid}, port {port})", flush=True)
 
         targets = plan(args, upstream_port, sse_port, gateways, token)
-        results: dict[str, dict[str, dict[str, Any]]] = {}
+        measured: dict[str, dict[str, PhaseResult]] = {}
         print("[bench] measuring ...", flush=True)
-        for target in targets:
-            results[target.label] = measure(target, args)
+        for round_ in range(args.rounds):  # rounds interleave the paths, so drifting load hits all of them
+            for target in targets:
+                for phase, result in measure(target, args, round_).items():
+                    measured.setdefault(target.label, {}).setdefault(phase, PhaseResult()).merge(result)
+        results: dict[str, dict[str, dict[str, Any]]] = {
+            label: {phase: result.summary() for phase, result in phases.items()} for label, phases in measured.items()
+        }
         if not args.no_wrk:
             for kind, port in gateways.items():
                 capacity = bench_gateway_capacity(kind, port, token, tmpdir)
@@ -694,6 +715,7 @@ def main() -> int:
                 "calls": args.calls,
                 "concurrency": args.concurrency,
                 "warmup": args.warmup,
+                "rounds": args.rounds,
                 "transports": args.transports,
                 "binding": args.binding,
                 "cpus": os.cpu_count(),
