@@ -45,6 +45,7 @@ BIN = Path(sys.executable).parent
 RESULTS_DIR = REPO / "bench" / "results"
 SERVER_SLUG = "bench"
 BOUND_SLUG = "bench-bound"  # the same upstream registered again with --binding per-client-session
+SSE_SLUG = "bench-sse"  # the legacy HTTP+SSE fixture upstream, for legacy SSE end to end
 TOOL = callers.TOOL
 ARGUMENTS = callers.ARGUMENTS
 ERAS = {"legacy": "legacy", "modern": "2026-07-28"}  # --era → the SDK client's mode
@@ -171,9 +172,10 @@ def manage(env: dict[str, str], *args: str, secret_output: bool = False) -> str:
     return result.stdout
 
 
-def prepare_gatehouse(env: dict[str, str], upstream_port: int, *, bound: bool) -> str:
+def prepare_gatehouse(env: dict[str, str], upstream_port: int, *, bound: bool, sse_port: int | None) -> str:
     """Migrate, register the upstream, compose the server and return a bearer token for it. With ``bound`` the same
-    upstream is registered a second time with per-client-session binding, behind a second server."""
+    upstream is registered a second time with per-client-session binding, behind a second server; with ``sse_port``
+    the legacy HTTP+SSE upstream is registered behind a third."""
     url = f"http://127.0.0.1:{upstream_port}/mcp"
     # --skip-checks: the database-backed posture checks query tables that a fresh database does not have yet.
     manage(env, "migrate", "-v0", "--skip-checks")
@@ -184,6 +186,11 @@ def prepare_gatehouse(env: dict[str, str], upstream_port: int, *, bound: bool) -
         manage(env, "add_upstream", "--name", BOUND_SLUG, "--url", url, "--binding", "per-client-session")
         manage(env, "create_server", "--slug", BOUND_SLUG, "--upstream", BOUND_SLUG, "--no-prefix")
         servers += ["--server", BOUND_SLUG]
+    if sse_port is not None:
+        manage(env, "add_upstream", "--name", SSE_SLUG, "--url", f"http://127.0.0.1:{sse_port}/sse",
+               "--transport", "sse")
+        manage(env, "create_server", "--slug", SSE_SLUG, "--upstream", SSE_SLUG, "--no-prefix")
+        servers += ["--server", SSE_SLUG]
     out = manage(
         env, "create_token", "--email", "bench@example.com", *servers, "--name", "bench", secret_output=True,
     )
@@ -611,6 +618,9 @@ def plan(args: argparse.Namespace, upstream_port: int, sse_port: int | None, gat
         for kind in gateways:
             targets.append(Target(f"legacy-sse through-{kind}", callers.legacy_sse,
                                   gateway(kind, "http", SERVER_SLUG, "sse"), auth, ERAS["legacy"], "legacy-sse direct"))
+            # The same, with Gatehouse reaching the upstream over legacy SSE too: like for like with the direct path.
+            targets.append(Target(f"legacy-sse through-{kind} sse-upstream", callers.legacy_sse,
+                                  gateway(kind, "http", SSE_SLUG, "sse"), auth, ERAS["legacy"], "legacy-sse direct"))
     if "websocket" in args.transports:
         for kind in gateways:  # the upstream has no WebSocket: compared against direct Streamable HTTP JSON
             targets.append(Target(f"websocket through-{kind}", callers.websocket,
@@ -675,7 +685,7 @@ def main() -> int:
         sse_port = start_upstream("sse", tmpdir, procs) if "legacy-sse" in args.transports else None
         print(f"[bench] upstream on port {upstream_port}; preparing Gatehouse in {tmpdir} ...", flush=True)
         env = gatehouse_env(tmpdir)
-        token = prepare_gatehouse(env, upstream_port, bound=args.binding != "pooled")
+        token = prepare_gatehouse(env, upstream_port, bound=args.binding != "pooled", sse_port=sse_port)
 
         gateways: dict[str, int] = {}
         gateway_procs: dict[str, Proc] = {}
