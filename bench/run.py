@@ -395,6 +395,14 @@ def ratio(through: dict[str, Any], direct: dict[str, Any], key: str) -> float | 
     return None
 
 
+def round_median_ratio(through: dict[str, Any], direct: dict[str, Any]) -> float | None:
+    """With --rounds: the median over rounds of through/direct p50, each pair measured back to back (less exposed
+    to load that changes between rounds than the ratio of pooled latencies)."""
+    pairs = zip(through.get("p50_ms_per_round", []), direct.get("p50_ms_per_round", []))
+    values = [mine / theirs for mine, theirs in pairs if mine and theirs]
+    return round(statistics.median(values), 2) if values else None
+
+
 def ratios(results: dict[str, dict[str, dict[str, Any]]], targets: list[Target]) -> dict[str, dict[str, float | None]]:
     """Each gateway path against its direct reference; a per-client-session path also against its pooled twin."""
     out = {}
@@ -405,6 +413,7 @@ def ratios(results: dict[str, dict[str, dict[str, Any]]], targets: list[Target])
         out[target.label] = {
             "reference": target.reference,
             "p50_sequential": ratio(phases["sequential"], direct["sequential"], "p50_ms"),
+            "p50_sequential_round_median": round_median_ratio(phases["sequential"], direct["sequential"]),
             "p50_concurrent": ratio(phases.get("concurrent", {}), direct.get("concurrent", {}), "p50_ms"),
             "calls_per_s_sequential": ratio(phases["sequential"], direct["sequential"], "calls_per_s"),
             "calls_per_s_concurrent": ratio(
@@ -462,13 +471,16 @@ def print_report(report: dict[str, Any]) -> None:
             if s.get("first_error"):
                 print(f"  ! {path} {phase}: {s['first_error']}")
     print()
-    print("Ratios through/direct (latency: lower is better; calls/s: higher is better)")
-    rhead = f"{'path':<{LABEL_WIDTH}}{'p50 seq':>9}{'p50 conc':>10}{'c/s seq':>9}{'c/s conc':>10}  direct reference"
+    print("Ratios through/direct (latency: lower is better; calls/s: higher is better; "
+          "rounds~ = median of the per-round p50 ratios)")
+    rhead = (f"{'path':<{LABEL_WIDTH}}{'p50 seq':>9}{'rounds~':>9}{'p50 conc':>10}{'c/s seq':>9}{'c/s conc':>10}"
+             "  direct reference")
     print(rhead)
     print("-" * len(rhead))
     for path, r in report["ratios"].items():
         print(
-            f"{path:<{LABEL_WIDTH}}{fmt(r['p50_sequential'], 9)}{fmt(r['p50_concurrent'], 10)}"
+            f"{path:<{LABEL_WIDTH}}{fmt(r['p50_sequential'], 9)}{fmt(r['p50_sequential_round_median'], 9)}"
+            f"{fmt(r['p50_concurrent'], 10)}"
             f"{fmt(r['calls_per_s_sequential'], 9)}{fmt(r['calls_per_s_concurrent'], 10)}  {r['reference']}"
         )
     bound = {path: r["vs_pooled"] for path, r in report["ratios"].items() if "vs_pooled" in r}
