@@ -177,7 +177,8 @@ def prepare_gatehouse(env: dict[str, str], upstream_port: int, *, bound: bool, s
     upstream is registered a second time with per-client-session binding, behind a second server; with ``sse_port``
     the legacy HTTP+SSE upstream is registered behind a third."""
     url = f"http://127.0.0.1:{upstream_port}/mcp"
-    # --skip-checks: the database-backed posture checks query tables that a fresh database does not have yet.
+    # --skip-checks: a throwaway database, and on some revisions the database-backed posture checks queried tables
+    # that a fresh database does not have yet.
     manage(env, "migrate", "-v0", "--skip-checks")
     manage(env, "add_upstream", "--name", "bench", "--url", url)
     manage(env, "create_server", "--slug", SERVER_SLUG, "--upstream", "bench", "--no-prefix")
