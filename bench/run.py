@@ -580,10 +580,6 @@ def gateway_capacity(url: str, token: str, tmpdir: Path) -> dict[str, Any] | Non
     }
 
 
-def bench_gateway_capacity(kind: str, port: int, token: str, tmpdir: Path) -> dict[str, Any] | None:
-    return gateway_capacity(f"http://127.0.0.1:{port}/servers/{SERVER_SLUG}/mcp", token, tmpdir)
-
-
 def plan(args: argparse.Namespace, upstream_port: int, sse_port: int | None, gateways: dict[str, int],
          token: str) -> list[Target]:
     """The paths to measure, each direct path followed by the gateway paths compared to it (back to back, so a
@@ -722,7 +718,7 @@ def main() -> int:
         }
         if not args.no_wrk:
             for kind, port in gateways.items():
-                capacity = bench_gateway_capacity(kind, port, token, tmpdir)
+                capacity = gateway_capacity(f"http://127.0.0.1:{port}/servers/{SERVER_SLUG}/mcp", token, tmpdir)
                 if capacity is not None:
                     results.setdefault(f"gateway-only through-{kind}", {})["gateway-only"] = capacity
         for kind, proc in gateway_procs.items():
