@@ -5,17 +5,18 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.forms.models import BaseInlineFormSet
 
 from catalog import services
 from catalog.composition import KINDS, EntryKind, composition_check
 from catalog.health_services import upstream_health_interval_set
+from catalog.models import HealthCheck, Prompt, Resource, ResourceTemplate, Tool, Upstream, UpstreamHealth, VirtualServer
 from config.metrics_stats import tool_statistics
 from config.metrics_view import metrics_registry
-from catalog.models import HealthCheck, Prompt, Resource, ResourceTemplate, Tool, Upstream, UpstreamHealth, VirtualServer
 from proxy.upstream.breaker import breaker_state
+from teams.admin_scoping import PrincipalScopedAdmin
 
 
 class UpstreamForm(forms.ModelForm):
@@ -77,7 +78,7 @@ class UpstreamForm(forms.ModelForm):
 
 
 @admin.register(Upstream)
-class UpstreamAdmin(admin.ModelAdmin):
+class UpstreamAdmin(PrincipalScopedAdmin):
     form = UpstreamForm
     list_display = ["name", "slug", "url", "transport", "auth_type", "visibility", "enabled", "discovery_status",
                     "discovered_at"]
@@ -141,7 +142,7 @@ class UpstreamAdmin(admin.ModelAdmin):
             self._report(request, services.upstream_discover(upstream=upstream, actor=request.user))
 
 
-class DiscoveredAdmin(admin.ModelAdmin):
+class DiscoveredAdmin(PrincipalScopedAdmin):
     list_filter = ["enabled", "visibility", "upstream"]
     list_select_related = ["upstream"]
     raw_id_fields = ["owner"]
@@ -228,7 +229,7 @@ def _entry_inline(kind: EntryKind) -> type[admin.TabularInline]:
 
 
 @admin.register(VirtualServer)
-class VirtualServerAdmin(admin.ModelAdmin):
+class VirtualServerAdmin(PrincipalScopedAdmin):
     list_display = ["slug", "name", "visibility", "enabled", "allow_anonymous", "owner", "created_at"]
     list_filter = ["visibility", "enabled", "allow_anonymous"]
     list_select_related = ["owner", "team"]

@@ -123,3 +123,29 @@ def test_security_key_enrolled_in_the_browser_opens_the_admin(live_server):
     assert AuthEvent.objects.filter(user=staff, kind=AuthEvent.Kind.LOGIN).latest("created_at").detail == (
         "password+mfa:webauthn"
     )
+
+
+def test_team_admin_with_totp_cannot_open_another_teams_upstream(live_server):
+    from catalog import services as catalog_services
+    from teams.models import Membership
+    from tests.factories import MembershipFactory, TeamFactory, UserFactory
+
+    ours, theirs = TeamFactory(name="Ours", slug="ours"), TeamFactory(name="Theirs", slug="theirs")
+    team_admin = User.objects.create_user(EMAIL, PASSWORD, is_staff=True)
+    secret = totp_enrol(team_admin)
+    MembershipFactory(user=team_admin, team=ours, role=Membership.Role.ADMIN)
+    stranger = UserFactory(email="stranger@example.com")
+    catalog_services.upstream_create(owner=team_admin, name="ours-api", url="http://127.0.0.1:9/mcp", team=ours,
+                                     visibility="team")
+    foreign = catalog_services.upstream_create(owner=stranger, name="theirs-api", url="http://127.0.0.1:9/mcp",
+                                               team=theirs, visibility="team")
+    with _page() as page:
+        _password_step(page, live_server, PASSWORD)
+        page.fill("input[name=code]", totp_code(secret))
+        page.click("text=Verify")
+        page.wait_for_load_state()
+        page.goto(f"{live_server.url}/admin/catalog/upstream/")
+        listing = page.content()
+        assert "ours-api" in listing and "theirs-api" not in listing
+        page.goto(f"{live_server.url}/admin/catalog/upstream/{foreign.pk}/change/")
+        assert "doesn’t exist" in page.content() and "theirs-api" not in page.content()
