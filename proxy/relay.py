@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,12 +27,17 @@ logger = logging.getLogger(__name__)
 
 # Channel-layer message type a standing stream receives: one JSON-RPC message to write out.
 OUTBOUND_EVENT = "mcp.outbound"
+# Channel-layer message type a process's answer inbox receives: a client's answer POSTed to another process.
+ANSWER_EVENT = "mcp.answer"
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 _STANDING_PREFIX = "gatehouse:mcp-standing:"
 _active: dict[str, list[tuple[DownstreamCall, asyncio.Task | None]]] = {}
 _pending: dict[str, tuple[str, asyncio.Future]] = {}
 _log_levels: BoundedMemo[str, str] = BoundedMemo(50_000)
+_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, asyncio.Task]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class ClientUnreachable(Exception):
@@ -41,6 +47,29 @@ class ClientUnreachable(Exception):
 def session_group(nonce: str) -> str:
     """The channel-layer group of one client session's standing stream: per session, never shared."""
     return f"mcp-session.{nonce}"
+
+
+def answers_group(nonce: str) -> str:
+    """The channel-layer group of the processes waiting for answers from one client session."""
+    return f"mcp-answers.{nonce}"
+
+
+async def _inbox() -> str:
+    """This process's (event loop's) channel for answers POSTed to another process; started on first use."""
+    loop = asyncio.get_running_loop()
+    inbox = _inboxes.get(loop)
+    if inbox is None or inbox[1].done():
+        layer = get_channel_layer()
+        channel = await layer.new_channel("mcp-answers-inbox.")
+        inbox = _inboxes[loop] = (channel, loop.create_task(_inbox_loop(layer, channel), name="mcp-answers-inbox"))
+    return inbox[0]
+
+
+async def _inbox_loop(layer, channel: str) -> None:
+    while True:
+        event = await layer.receive(channel)
+        if event.get("type") == ANSWER_EVENT:
+            _resolve(event["nonce"], event["message"])
 
 
 @contextmanager
@@ -125,6 +154,8 @@ async def client_request(nonce: str, method: str, params: dict[str, Any], *, tim
     message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
     future: asyncio.Future = asyncio.get_running_loop().create_future()
     _pending[request_id] = (nonce, future)
+    # The answer may be POSTed to any process: listen for it on this session's answers group too.
+    await get_channel_layer().group_add(answers_group(nonce), await _inbox())
     try:
         call = _streaming_call(nonce)
         if call is not None:
@@ -140,10 +171,11 @@ async def client_request(nonce: str, method: str, params: dict[str, Any], *, tim
         raise
     finally:
         _pending.pop(request_id, None)
+        if not any(waiting_nonce == nonce for waiting_nonce, _ in _pending.values()):
+            await asyncio.shield(get_channel_layer().group_discard(answers_group(nonce), await _inbox()))
 
 
-def client_answer(nonce: str, message: dict[str, Any]) -> bool:
-    """A client's response to a server→client request; False if it answers nothing this session is waiting for."""
+def _resolve(nonce: str, message: dict[str, Any]) -> bool:
     request_id = message.get("id")
     if not isinstance(request_id, str):
         return False
@@ -152,3 +184,12 @@ def client_answer(nonce: str, message: dict[str, Any]) -> bool:
         return False
     waiting[1].set_result(message)
     return True
+
+
+async def client_answer(nonce: str, message: dict[str, Any]) -> None:
+    """A client's response to a server→client request of its own session: to the waiting call in this process, or
+    through the session's answers group to the process that holds it (unknown ids are dropped there)."""
+    if not _resolve(nonce, message) and isinstance(message.get("id"), str):
+        await get_channel_layer().group_send(
+            answers_group(nonce), {"type": ANSWER_EVENT, "nonce": nonce, "message": message}
+        )

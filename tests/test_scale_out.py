@@ -108,3 +108,43 @@ async def test_a_message_relayed_on_one_process_reaches_the_stream_held_by_the_o
                     if len(logs) == 3:
                         break
     assert logs == ["Tool execution started", "Tool processing data", "Tool execution completed"]
+
+
+async def test_a_sampling_request_relayed_through_one_process_is_answered_through_the_other(
+    two_gateways, conformance_upstream,
+):
+    """The call (and its bound upstream session) runs on B for a JSON-only POST; the sampling request reaches the
+    client on its GET stream held by A; the client POSTs its answer to A, which routes it to B."""
+    import json
+
+    from catalog.models import Upstream
+
+    first, second = two_gateways
+    published = await sync_to_async(upstream_published)(
+        email="sampler@example.com", url=conformance_upstream.url, name="sampler", server_slug="sampler",
+        session_binding=Upstream.SessionBinding.CLIENT_SESSION,
+    )
+    async with raw_session(f"{first}/servers/sampler/mcp", published.token, initialize=False) as on_first:
+        initialized = await on_first.post(on_first.request("initialize", {
+            "protocolVersion": "2025-11-25", "capabilities": {"sampling": {}},
+            "clientInfo": {"name": "tests", "version": "1"},
+        }))
+        on_first.session_id = initialized.headers["mcp-session-id"]
+        stream_headers = {**on_first.headers, "Accept": "text/event-stream", "Mcp-Session-Id": on_first.session_id}
+        async with on_first.http.stream("GET", on_first.url, headers=stream_headers) as stream:
+            await asyncio.sleep(1.0)  # the stream joins its session's group
+            async with raw_session(f"{second}/servers/sampler/mcp", published.token, initialize=False) as on_second:
+                on_second.session_id = on_first.session_id
+                call = on_second.request("tools/call", {"name": "sampler__test_sampling", "arguments": {"prompt": "Hi?"}})
+                answered = asyncio.create_task(on_second.post(call, Accept="application/json"))
+                async with asyncio.timeout(15):
+                    async for line in stream.aiter_lines():
+                        if line.startswith("data: "):
+                            ask = json.loads(line.removeprefix("data: "))
+                            if ask.get("method") == "sampling/createMessage":
+                                break
+                reply = {"jsonrpc": "2.0", "id": ask["id"], "result": {
+                    "role": "assistant", "content": {"type": "text", "text": "Hello"}, "model": "test-model"}}
+                assert (await on_first.post(reply)).status_code == 202
+                result = (await asyncio.wait_for(answered, 15)).json()["result"]
+    assert result["content"][0]["text"] == "LLM response: Hello"

@@ -39,7 +39,7 @@ class RequestTasks:
         if message.is_response:
             session = self.conversation.session
             if session is not None:
-                relay.client_answer(session.nonce, message.response)
+                await relay.client_answer(session.nonce, message.response)
             return
         cancelled = cancelled_request_id(message)
         if cancelled is not None:

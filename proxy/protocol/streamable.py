@@ -65,7 +65,7 @@ async def post(request: McpRequest, outlet: ResponseOutlet | None = None) -> Mcp
     except JsonRpcError as exc:
         return _error(exc.http_status, exc)
     if not message.is_request:
-        return _client_message(request, principal, message)
+        return await _client_message(request, principal, message)
     if modern.is_modern(message, request.headers):
         return await _modern_post(request, principal, version, message, outlet)
     snapshot = await snapshot_for(principal, request.server_slug, version)
@@ -105,7 +105,7 @@ def _session_for(request: McpRequest, principal: Principal) -> McpSession | Json
     return session
 
 
-def _client_message(request: McpRequest, principal: Principal, message: Message) -> McpReply:
+async def _client_message(request: McpRequest, principal: Principal, message: Message) -> McpReply:
     """A notification or a response: routed to what it concerns (a cancel to its call, an answer to the
     server→client request it answers) and acknowledged with 202."""
     if SESSION_HEADER not in request.headers:
@@ -114,7 +114,7 @@ def _client_message(request: McpRequest, principal: Principal, message: Message)
     if not isinstance(session, McpSession):
         return _error(session.http_status, session)
     if message.is_response:
-        relay.client_answer(session.nonce, message.response)
+        await relay.client_answer(session.nonce, message.response)
         return McpReply(202)
     cancelled = cancelled_request_id(message)
     if cancelled is not None:
