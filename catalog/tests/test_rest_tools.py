@@ -153,3 +153,36 @@ def test_admin_shows_a_bad_definition_as_a_form_error(client, admin_user, api):
     assert response.status_code == 200
     assert "is not a property of the input schema" in response.content.decode()
     assert not Tool.objects.exists()
+
+
+def _api_client(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_api_defines_a_rest_tool_and_lists_its_endpoint(api):
+    client = _api_client(api.owner)
+    response = client.post(f"/api/v1/upstreams/{api.pk}/rest-tools/", {
+        "name": "get_item", "path": "/items/{id}", "query": ["q"], "input_schema": SCHEMA}, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["exposed_name"] == "items__get_item"
+    assert response.json()["rest"]["query"] == ["q"]
+    tools = client.get("/api/v1/tools/").json()
+    rows = tools["results"] if isinstance(tools, dict) else tools
+    assert [row["rest"]["path"] for row in rows] == ["/items/{id}"]
+
+
+def test_api_reports_a_bad_definition_as_400(api):
+    response = _api_client(api.owner).post(f"/api/v1/upstreams/{api.pk}/rest-tools/", {
+        "name": "get_item", "path": "/items/{nope}", "input_schema": SCHEMA}, format="json")
+    assert response.status_code == 400 and "not a property" in response.json()["detail"]
+
+
+def test_api_outsider_cannot_define_tools_on_a_private_upstream(api, outsider):
+    response = _api_client(outsider).post(f"/api/v1/upstreams/{api.pk}/rest-tools/", {
+        "name": "get_item", "path": "/items"}, format="json")
+    assert response.status_code == 404
+    assert not Tool.objects.exists()
