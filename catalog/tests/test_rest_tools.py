@@ -186,3 +186,19 @@ def test_api_outsider_cannot_define_tools_on_a_private_upstream(api, outsider):
         "name": "get_item", "path": "/items"}, format="json")
     assert response.status_code == 404
     assert not Tool.objects.exists()
+
+
+def test_export_and_import_carry_rest_endpoints(api, tmp_path):
+    _define(api, query=["q"], headers={"id": "X-Id"}, path="/items", timeout_seconds=4)
+    out = StringIO()
+    call_command("export_config", stdout=out, stderr=StringIO())
+    before = json.loads(out.getvalue())
+    assert before["rest_endpoints"] == [{"upstream": "items", "tool": "get_item", "method": "GET", "path": "/items",
+                                         "query": ["q"], "headers": {"id": "X-Id"}, "body_argument": "",
+                                         "timeout_seconds": 4}]
+    path = tmp_path / "config.json"
+    path.write_text(out.getvalue())
+    Upstream.objects.all().delete()
+    call_command("import_config", str(path), stdout=StringIO())
+    endpoint = RestEndpoint.objects.get(tool__exposed_name="items__get_item")
+    assert (endpoint.path, endpoint.query, endpoint.headers, endpoint.timeout_seconds) == ("/items", ["q"], {"id": "X-Id"}, 4)

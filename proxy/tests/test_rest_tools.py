@@ -224,3 +224,13 @@ def test_rest_upstream_refused_when_switched_off(owner, settings):
     settings.GATEHOUSE_REST_TOOLS = False
     with pytest.raises(CatalogError, match="GATEHOUSE_REST_TOOLS"):
         catalog_services.upstream_create(owner=owner, name="api", url="https://api.example.com", transport="rest")
+
+
+def test_health_probe_of_a_rest_api_is_any_http_answer(rest_catalog, rest_api, settings):
+    from catalog.health_services import upstream_health_check
+
+    assert upstream_health_check(upstream=rest_catalog["upstream"]).ok
+    gone = catalog_services.upstream_create(
+        owner=rest_catalog["owner"], name="gone", url=f"http://127.0.0.1:{free_port()}", transport="rest"
+    )
+    assert not upstream_health_check(upstream=gone).ok
