@@ -234,3 +234,15 @@ def test_health_probe_of_a_rest_api_is_any_http_answer(rest_catalog, rest_api, s
         owner=rest_catalog["owner"], name="gone", url=f"http://127.0.0.1:{free_port()}", transport="rest"
     )
     assert not upstream_health_check(upstream=gone).ok
+
+
+async def test_changed_credentials_retire_the_old_client(rest_gateway, rest_catalog):
+    from proxy.upstream import rest
+
+    assert (await _call(rest_gateway, "array"))["result"]["isError"] is False
+    await sync_to_async(catalog_services.upstream_update)(
+        upstream=rest_catalog["upstream"], actor=rest_catalog["owner"], credentials={"token": "rotated-token-value"}
+    )
+    seen = (await _call(rest_gateway, "get_item", {"id": "1"}))["result"]["structuredContent"]
+    assert seen["headers"]["authorization"] == "Bearer rotated-token-value"
+    assert len([client for clients in rest._clients.values() for client in clients.values()]) == 1

@@ -34,6 +34,7 @@ _REDACTED = "[redacted]"
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, httpx2.AsyncClient]] = (
     weakref.WeakKeyDictionary()
 )
+_retiring: set[asyncio.Task] = set()  # closes of retired clients, held so they are not collected mid-way
 
 
 def _client(target: UpstreamTarget) -> httpx2.AsyncClient:
@@ -42,8 +43,9 @@ def _client(target: UpstreamTarget) -> httpx2.AsyncClient:
     client = clients.get(target.pool_key)
     if client is None:
         for key in [key for key in clients if key[0] == target.id]:
-            retired = clients.pop(key)
-            asyncio.get_running_loop().create_task(retired.aclose())
+            closing = asyncio.get_running_loop().create_task(clients.pop(key).aclose())
+            _retiring.add(closing)
+            closing.add_done_callback(_retiring.discard)
         # Redirects are not followed: a REST tool calls the one URL its definition names.
         client = clients[target.pool_key] = egress_async_client(follow_redirects=False)
     return client
