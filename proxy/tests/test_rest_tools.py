@@ -15,6 +15,7 @@ from proxy.upstream.rest import rest_clients_close
 from tests.factories import UserFactory
 from tests.processes import ROOT, free_port, running
 from tokens import services as token_services
+from tokens.usage import usage_flush
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,6 +44,9 @@ def rest_api():
 async def closed_clients():
     yield
     await rest_clients_close()
+    # Write this test's token-usage records now: a flush scheduled on this test's loop would otherwise be left for
+    # a later test to find.
+    await usage_flush()
 
 
 def _define(upstream, name: str, path: str, **definition):
