@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from jsonschema import SchemaError
 from jsonschema.validators import validator_for
@@ -58,7 +58,7 @@ def definition_clean(
         raise RestDefinitionError(
             "The path may hold only path characters and {name} variables (no query, fragment or other template forms)."
         )
-    if any(segment in (".", "..") for segment in path.split("/")):
+    if any(unquote(segment) in (".", "..") for segment in path.split("/")):
         raise RestDefinitionError("The path may not hold '.' or '..' segments.")
     variables = path_variables(path)
     schema = {"type": "object"} if input_schema is None else input_schema

@@ -55,6 +55,7 @@ def test_define_again_changes_the_same_tool(api):
         ({"path": "/items/{id}?x=1"}, "only path characters"),
         ({"path": "/items/{+id}"}, "only path characters"),
         ({"path": "/a/../{id}"}, "'..' segments"),
+        ({"path": "/a/%2E%2e/{id}"}, "'..' segments"),
         ({"path": "/items/{nope}"}, "'nope' is not a property"),
         ({"query": ["id"]}, "one place only"),
         ({"headers": {"q": "Authorization"}}, "never set from a client"),

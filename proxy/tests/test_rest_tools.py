@@ -250,3 +250,15 @@ async def test_changed_credentials_retire_the_old_client(rest_gateway, rest_cata
     seen = (await _call(rest_gateway, "get_item", {"id": "1"}))["result"]["structuredContent"]
     assert seen["headers"]["authorization"] == "Bearer rotated-token-value"
     assert len([client for clients in rest._clients.values() for client in clients.values()]) == 1
+
+
+def test_a_query_in_the_upstream_url_is_kept_beside_mapped_arguments():
+    from catalog.snapshot import RestEndpointSpec, UpstreamTarget
+    from proxy.upstream.rest import request_build
+
+    target = UpstreamTarget(id=1, slug="api", name="api", url="https://api.example.com/v1?api-version=2",
+                            transport="rest", headers=(), timeout_seconds=5)
+    endpoint = RestEndpointSpec(method="GET", path="/items/{id}", query=("q",), headers=(), body_argument="",
+                                input_schema="{}", timeout_seconds=None)
+    request = request_build(target, endpoint, {"id": "7", "q": ["a", 1]})
+    assert str(request.url) == "https://api.example.com/v1/items/7?api-version=2&q=a&q=1"

@@ -14,6 +14,7 @@ import weakref
 from typing import Any
 
 import httpx2
+from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 
 from catalog.passthrough import PassthroughError, header_value_clean
@@ -64,7 +65,7 @@ def _validator(schema_text: str):
 
 def arguments_check(endpoint: RestEndpointSpec, arguments: dict[str, Any]) -> None:
     """Invalid arguments are the caller's error (-32602), with the first reason the schema gives."""
-    error = next(iter(sorted(_validator(endpoint.input_schema).iter_errors(arguments), key=lambda e: e.path)), None)
+    error = best_match(_validator(endpoint.input_schema).iter_errors(arguments))
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path)
         raise JsonRpcError(INVALID_PARAMS, f"Invalid arguments{f' at {where}' if where else ''}: {error.message}")
@@ -96,7 +97,9 @@ def request_build(target: UpstreamTarget, endpoint: RestEndpointSpec, arguments:
         body = arguments.get(endpoint.body_argument)
     elif endpoint.method in BODY_METHODS:
         body = {name: value for name, value in arguments.items() if name not in used}
-    url = base.copy_with(raw_path=path.encode("ascii"), query=None, fragment=None).copy_merge_params(params)
+    # A query in the upstream URL itself (an API version, say) is kept; mapped arguments are added to it.
+    raw_path = path + (f"?{base.query.decode('ascii')}" if base.query else "")
+    url = base.copy_with(raw_path=raw_path.encode("ascii"), fragment=None).copy_merge_params(params)
     kwargs: dict[str, Any] = {"headers": headers}
     if body is not None:
         kwargs["content"] = json.dumps(body).encode()
