@@ -12,12 +12,11 @@ from django.forms.models import BaseInlineFormSet
 from catalog import services
 from catalog.composition import KINDS, EntryKind, composition_check
 from catalog.health_services import upstream_health_interval_set
+from catalog.models import RestEndpoint
 from catalog.rest import RestDefinitionError, definition_clean
 from config.metrics_stats import tool_statistics
 from config.metrics_view import metrics_registry
-from catalog.models import (
-    HealthCheck, Prompt, Resource, ResourceTemplate, RestEndpoint, Tool, Upstream, UpstreamHealth, VirtualServer,
-)
+from catalog.models import HealthCheck, Prompt, Resource, ResourceTemplate, Tool, Upstream, UpstreamHealth, VirtualServer
 from proxy.upstream.breaker import breaker_state
 
 
@@ -233,6 +232,16 @@ class RestEndpointAdmin(admin.ModelAdmin):
     list_select_related = ["tool"]
     search_fields = ["tool__exposed_name", "path"]
     list_filter = ["method", "tool__upstream"]
+
+    # Defining a REST tool reaches any upstream URL with its sealed credentials: platform administrators only
+    # (until this admin is scoped per principal like the other catalog admins).
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self.has_module_permission(request)
+
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
