@@ -10,10 +10,10 @@ from django.urls import path
 from django.forms.models import BaseInlineFormSet
 
 from catalog import services
-from catalog.composition import KINDS, EntryKind, composition_check
-from catalog.health_services import upstream_health_interval_set
 from catalog.models import RestEndpoint
 from catalog.rest import RestDefinitionError, definition_clean
+from catalog.composition import KINDS, EntryKind, composition_check
+from catalog.health_services import upstream_health_interval_set
 from config.metrics_stats import tool_statistics
 from config.metrics_view import metrics_registry
 from catalog.models import HealthCheck, Prompt, Resource, ResourceTemplate, Tool, Upstream, UpstreamHealth, VirtualServer
