@@ -10,6 +10,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from catalog import services
+from catalog.models import RestEndpoint
+from catalog.rest import RestDefinitionError, definition_clean
 from catalog.composition import KINDS, EntryKind, composition_check
 from catalog.health_services import upstream_health_interval_set
 from catalog.models import HealthCheck, Prompt, Resource, ResourceTemplate, Tool, Upstream, UpstreamHealth, VirtualServer
@@ -181,6 +183,81 @@ class ToolAdmin(DiscoveredAdmin):
     list_display = ["exposed_name", "upstream", "original_name", "enabled", "visibility", "missing_since"]
     search_fields = ["exposed_name", "original_name", "description"]
     editable = ("enabled", "visibility", "team", "exposed_name")
+
+
+class RestEndpointForm(forms.ModelForm):
+    """A REST tool in one form: the tool (upstream, name, schema, description) and how it is called."""
+
+    upstream = forms.ModelChoiceField(queryset=Upstream.objects.filter(transport=Upstream.Transport.REST))
+    name = forms.CharField(max_length=128, help_text="Exposed as <upstream slug>__<name>.")
+    title = forms.CharField(max_length=255, required=False)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    input_schema = forms.JSONField(initial=dict, help_text='JSON Schema of the arguments, e.g. {"type": "object", '
+                                   '"properties": {"id": {"type": "string"}}}.')
+
+    class Meta:
+        model = RestEndpoint
+        fields = ["method", "path", "query", "headers", "body_argument", "timeout_seconds"]
+        help_texts = {"query": 'JSON list of argument names, e.g. ["q"].',
+                      "headers": 'JSON object of argument → header name, e.g. {"trace": "X-Trace"}.'}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tool = getattr(self.instance, "tool", None) if self.instance.pk else None
+        if tool is not None:
+            self.initial.update(upstream=tool.upstream_id, name=tool.original_name, title=tool.title,
+                                description=tool.description, input_schema=json.loads(tool.input_schema))
+            # The tool's identity is fixed once defined; delete and define again to move it.
+            self.fields["upstream"].disabled = self.fields["name"].disabled = True
+
+    def clean(self):
+        """The definition rules as form errors (rest_tool_define applies them again when saving)."""
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            definition_clean(
+                method=data["method"], path=data["path"], query=data.get("query"), headers=data.get("headers"),
+                body_argument=data.get("body_argument", ""), input_schema=data.get("input_schema"),
+                timeout_seconds=data.get("timeout_seconds"),
+            )
+        except RestDefinitionError as exc:
+            raise ValidationError(str(exc)) from None
+        return data
+
+
+@admin.register(RestEndpoint)
+class RestEndpointAdmin(admin.ModelAdmin):
+    form = RestEndpointForm
+    list_display = ["tool", "method", "path", "timeout_seconds"]
+    list_select_related = ["tool"]
+    search_fields = ["tool__exposed_name", "path"]
+    list_filter = ["method", "tool__upstream"]
+
+    # Defining a REST tool reaches any upstream URL with its sealed credentials: platform administrators only
+    # (until this admin is scoped per principal like the other catalog admins).
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self.has_module_permission(request)
+
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            tool = services.rest_tool_define(
+                upstream=data["upstream"], name=data["name"], method=data["method"], path=data["path"],
+                query=data.get("query"), headers=data.get("headers"), body_argument=data.get("body_argument", ""),
+                input_schema=data["input_schema"], title=data.get("title", ""),
+                description=data.get("description", ""), timeout_seconds=data.get("timeout_seconds"),
+                actor=request.user,
+            )
+        except services.CatalogError as exc:
+            raise ValidationError(str(exc)) from None
+        obj.pk = tool.pk
+        obj.refresh_from_db()
 
 
 @admin.register(Prompt)

@@ -24,7 +24,8 @@ from audit.services import audit_record
 from catalog import services
 from catalog.credentials import PURPOSE as CREDENTIALS_PURPOSE, ENV_PURPOSE
 from catalog.errors import CatalogError
-from catalog.models import Prompt, Resource, ResourceTemplate, Tool, Upstream, VirtualServer, Visibility
+from catalog.models import Prompt, Resource, ResourceTemplate, RestEndpoint, Tool, Upstream, VirtualServer, Visibility
+from catalog.rest import RestDefinitionError, definition_clean, schema_object
 from catalog.version import catalog_version_bump
 from config.crypto import unseal
 from teams.models import Team
@@ -40,6 +41,8 @@ _ENTRY_FIELDS = {
     "resources": (Resource, "uri", ("name", "title", "description", "mime_type", "size", "annotations", "enabled")),
     "resource_templates": (ResourceTemplate, "uri_template", ("name", "title", "description", "mime_type", "annotations", "enabled")),
 }
+# How each tool of a REST upstream is called (catalog.models.RestEndpoint), keyed by upstream slug and tool name.
+_REST_FIELDS = ("method", "path", "query", "headers", "body_argument", "timeout_seconds")
 # A server's composition: kind → (through relation, entry attribute, the entry's key field)
 _COMPOSITION = {
     "tools": ("server_tools", "tool", "original_name"),
@@ -83,6 +86,11 @@ def config_export(*, encrypt_for: str | None = None) -> dict[str, Any]:
             {"upstream": row.upstream.slug, key: getattr(row, key), **{f: getattr(row, f) for f in fields}, **_sharing(row)}
             for row in model.objects.filter(missing_since__isnull=True).select_related("upstream", "owner", "team").order_by("upstream__slug", key)
         ]
+    data["rest_endpoints"] = [
+        {"upstream": endpoint.tool.upstream.slug, "tool": endpoint.tool.original_name,
+         **{f: getattr(endpoint, f) for f in _REST_FIELDS}}
+        for endpoint in RestEndpoint.objects.select_related("tool__upstream").order_by("tool__upstream__slug", "tool__original_name")
+    ]
     servers = []
     for server in VirtualServer.objects.select_related("owner", "team").order_by("slug"):
         entry = {"slug": server.slug, "name": server.name, "description": server.description, "enabled": server.enabled, **_sharing(server)}
@@ -204,6 +212,25 @@ class _Importer:
                     existing.save()
                     self.report.updated[kind] += 1
 
+    def rest_endpoints(self) -> None:
+        """After entries(): the REST tools' endpoints, checked by the same rules as rest_tool_define."""
+        for item in self.data.get("rest_endpoints", []):
+            if item["upstream"] in self.skipped_upstreams:
+                self.report.skipped["rest_endpoints"] += 1
+                continue
+            tool = Tool.objects.filter(upstream__slug=item["upstream"], original_name=item["tool"]).first()
+            if tool is None or tool.upstream.transport != Upstream.Transport.REST:
+                raise ConfigError(f"REST endpoint of {item['tool']!r} names no REST tool of {item['upstream']!r} in the file.")
+            try:
+                definition = definition_clean(
+                    **{f: item.get(f) for f in _REST_FIELDS}, input_schema=schema_object(tool.input_schema)
+                )
+            except RestDefinitionError as exc:
+                raise ConfigError(f"REST endpoint of {item['tool']!r}: {exc}") from None
+            definition.pop("input_schema")
+            _, created = RestEndpoint.objects.update_or_create(tool=tool, defaults=definition)
+            (self.report.created if created else self.report.updated)["rest_endpoints"] += 1
+
     def _composition(self, item: dict) -> dict[str, list]:
         composition = {}
         for kind, (_, attribute, key) in _COMPOSITION.items():
@@ -251,6 +278,7 @@ def config_import(
         with transaction.atomic():
             importer.upstreams()
             importer.entries()
+            importer.rest_endpoints()
             importer.servers()
             audit_record("config.import", actor=actor, via="cli", data={**importer.report.as_data(), "strategy": strategy})
             catalog_version_bump()

@@ -38,6 +38,7 @@ class Upstream(Owned):
         STREAMABLE_HTTP = "streamable_http", "Streamable HTTP"
         SSE = "sse", "HTTP+SSE (legacy)"
         STDIO = "stdio", "Local command (stdio)"
+        REST = "rest", "REST API (tools defined here)"
 
     class AuthType(models.TextChoices):
         NONE = "none", "None"
@@ -116,6 +117,35 @@ class Tool(Discovered):
 
     def __str__(self) -> str:
         return self.exposed_name
+
+
+class RestEndpoint(models.Model):
+    """How one tool of a REST upstream becomes an HTTP request: defined by an administrator, not discovered
+    (catalog.rest validates it, proxy.upstream.rest sends it)."""
+
+    class Method(models.TextChoices):
+        GET = "GET"
+        POST = "POST"
+        PUT = "PUT"
+        PATCH = "PATCH"
+        DELETE = "DELETE"
+
+    tool = models.OneToOneField(Tool, on_delete=models.CASCADE, primary_key=True, related_name="rest_endpoint")
+    method = models.CharField(max_length=6, choices=Method.choices, default=Method.GET)
+    path = models.CharField(
+        max_length=2048, help_text="Appended to the upstream URL; {name} is replaced by that argument, percent-encoded."
+    )
+    # Argument names sent as query parameters (same name).
+    query = models.JSONField(default=list, blank=True)
+    # Argument name → request header name.
+    headers = models.JSONField(default=dict, blank=True)
+    # Blank: every argument not used by the path, query or headers goes in a JSON object body (methods with a body).
+    # Otherwise the one argument whose value is the whole JSON body.
+    body_argument = models.CharField(max_length=128, blank=True, default="")
+    timeout_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="Blank uses the upstream's timeout.")
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
 
 
 class Resource(Discovered):

@@ -30,6 +30,15 @@ class PassthroughError(ValueError):
     pass
 
 
+def header_name_refusal(name: object) -> str | None:
+    """Why ``name`` may not be set on an upstream request by anything a client controls, or None."""
+    if not isinstance(name, str) or not _TOKEN.match(name):
+        return f"{name!r} is not a valid HTTP header name."
+    if name.lower() in _NEVER:
+        return f"The {name} header is never set from a client's input."
+    return None
+
+
 def allowlist_clean(names: Iterable[str] | None) -> list[str]:
     """Validate an upstream's allowlist (at registration): header names, lower-cased, none of the forbidden ones."""
     cleaned: list[str] = []
@@ -46,7 +55,8 @@ def allowlist_clean(names: Iterable[str] | None) -> list[str]:
     return cleaned
 
 
-def _clean_value(name: str, value: str) -> str:
+def header_value_clean(name: str, value: str) -> str:
+    """A header value without control characters (else PassthroughError), clamped to MAX_VALUE_BYTES."""
     if any(ord(ch) < 0x20 and ch != "\t" or ord(ch) == 0x7F for ch in value):
         raise PassthroughError(f"The {name} header holds control characters.")
     encoded = value.strip().encode("utf-8")[:MAX_VALUE_BYTES]
@@ -63,7 +73,7 @@ def passthrough_headers(*, allowlist: Iterable[str], incoming: Mapping[str, str]
     for name, value in incoming.items():
         name = name.lower()
         if name == UPSTREAM_AUTHORIZATION and UPSTREAM_AUTHORIZATION in allowed:
-            forwarded["authorization"] = _clean_value(name, value)
+            forwarded["authorization"] = header_value_clean(name, value)
         elif name in allowed and name not in _NEVER:
-            forwarded[name] = _clean_value(name, value)
+            forwarded[name] = header_value_clean(name, value)
     return forwarded

@@ -4,12 +4,13 @@ import dataclasses
 import json
 import logging
 
+from django.conf import settings
 from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
 
 from catalog.composition import PROMPTS, RESOURCES, TOOLS, EntryKind
 from catalog.credentials import credentials_headers, env_open
-from catalog.models import Prompt, Resource, ResourceTemplate, Tool, Upstream, VirtualServer
-from catalog.snapshot import CatalogSnapshot, Route, TemplateRoute, UpstreamTarget
+from catalog.models import Prompt, Resource, ResourceTemplate, RestEndpoint, Tool, Upstream, VirtualServer
+from catalog.snapshot import CatalogSnapshot, RestEndpointSpec, Route, TemplateRoute, UpstreamTarget
 from teams import permissions
 from teams.principal import Principal
 from teams.selectors import principal_for_user
@@ -33,6 +34,29 @@ def upstream_target(upstream: Upstream) -> UpstreamTarget:
         env=env_open(upstream.env_sealed),
         session_binding=upstream.session_binding,
     )
+
+
+def rest_endpoint_spec(endpoint: RestEndpoint, input_schema: str) -> RestEndpointSpec:
+    return RestEndpointSpec(
+        method=endpoint.method,
+        path=endpoint.path,
+        query=tuple(endpoint.query or ()),
+        headers=tuple((endpoint.headers or {}).items()),
+        body_argument=endpoint.body_argument,
+        input_schema=input_schema,
+        timeout_seconds=float(endpoint.timeout_seconds) if endpoint.timeout_seconds else None,
+    )
+
+
+def _rest_specs(tools: list[tuple[str, object, str]]) -> dict[int, RestEndpointSpec]:
+    """The endpoint of every REST tool among ``tools`` (one query, and none when there are no REST tools)."""
+    schemas = {tool.pk: tool.input_schema for _, tool, _ in tools if tool.upstream.transport == Upstream.Transport.REST}
+    if not schemas:
+        return {}
+    return {
+        endpoint.tool_id: rest_endpoint_spec(endpoint, schemas[endpoint.tool_id])
+        for endpoint in RestEndpoint.objects.filter(tool_id__in=schemas)
+    }
 
 
 def _described(entry: dict, item) -> dict:
@@ -137,12 +161,15 @@ def snapshot_build(*, principal: Principal, server_slug: str) -> CatalogSnapshot
             return None
     targets: dict[int, UpstreamTarget] = {}
 
-    def route(name: str, original: str, upstream: Upstream) -> Route:
+    def route(name: str, original: str, upstream: Upstream, rest: RestEndpointSpec | None = None) -> Route:
         if upstream.pk not in targets:
             targets[upstream.pk] = upstream_target(upstream)
-        return Route(name=name, original_name=original, upstream=targets[upstream.pk])
+        return Route(name=name, original_name=original, upstream=targets[upstream.pk], rest=rest)
 
     tools = _named(principal, server, TOOLS)
+    rest_specs = _rest_specs(tools) if settings.GATEHOUSE_REST_TOOLS else {}
+    # A REST tool is served only while REST tools are switched on and its endpoint definition exists.
+    tools = [row for row in tools if row[1].upstream.transport != Upstream.Transport.REST or row[1].pk in rest_specs]
     prompts = _named(principal, server, PROMPTS)
     resources = _named(principal, server, RESOURCES)
     templates = _usable(ResourceTemplate, principal).order_by("upstream__slug", "uri_template")
@@ -162,7 +189,7 @@ def snapshot_build(*, principal: Principal, server_slug: str) -> CatalogSnapshot
         server_id=server.pk if server else None,
         server_slug=server_slug,
         server_name=server.name if server else "Gatehouse",
-        tools={name: route(name, tool.original_name, tool.upstream) for name, tool, _ in tools},
+        tools={name: route(name, tool.original_name, tool.upstream, rest_specs.get(tool.pk)) for name, tool, _ in tools},
         tool_listing=tuple(tool_listing(tool, name) for name, tool, _ in tools),
         prompts={name: route(name, prompt.original_name, prompt.upstream) for name, prompt, _ in prompts},
         prompt_listing=tuple(prompt_listing(prompt, name) for name, prompt, _ in prompts),

@@ -19,12 +19,14 @@ from catalog.models import (
     Prompt,
     Resource,
     ResourceTemplate,
+    RestEndpoint,
     Tool,
     Upstream,
     VirtualServer,
     Visibility,
 )
 from catalog.naming import exposed_name, is_valid_tool_name
+from catalog.rest import RestDefinitionError, definition_clean, schema_object
 from catalog.selectors import upstream_target
 from catalog.version import catalog_version_bump
 from config.crypto import SecretDecryptionError, active_key_id, reseal
@@ -67,6 +69,11 @@ def _validate_command(command: str, args: list[str] | None) -> None:
         raise CatalogError("Arguments must be a list of strings.")
 
 
+def _validate_rest_allowed() -> None:
+    if not settings.GATEHOUSE_REST_TOOLS:
+        raise CatalogError("REST upstreams are switched off here (GATEHOUSE_REST_TOOLS=false).")
+
+
 def _validate_sharing(visibility: str, team) -> None:
     if visibility not in Visibility.values:
         raise CatalogError(f"Visibility must be one of {', '.join(Visibility.values)}.")
@@ -97,6 +104,8 @@ def upstream_create(
     if transport not in Upstream.Transport.values:
         raise CatalogError(f"Transport must be one of {', '.join(Upstream.Transport.values)}.")
     _validate_binding(session_binding)
+    if transport == Upstream.Transport.REST:
+        _validate_rest_allowed()
     if transport == Upstream.Transport.STDIO:
         _validate_command(command, args)
         url = ""
@@ -174,6 +183,10 @@ def upstream_update(
         raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on an upstream.")
     if "session_binding" in changes:
         _validate_binding(changes["session_binding"])
+    if changes.get("transport", upstream.transport) != upstream.transport:
+        if Upstream.Transport.REST in (changes["transport"], upstream.transport):
+            # Discovered tools and defined REST tools do not mix on one upstream.
+            raise CatalogError("An upstream cannot change to or from the REST transport; register a new one.")
     for field, value in changes.items():
         setattr(upstream, field, value)
     if upstream.transport == Upstream.Transport.STDIO:
@@ -205,7 +218,10 @@ def upstream_update(
 
 
 def upstream_discover(*, upstream: Upstream, actor=None) -> DiscoveryReport:
-    """Ask the upstream what it offers and bring the catalog in line. Network first, then one transaction."""
+    """Ask the upstream what it offers and bring the catalog in line. Network first, then one transaction.
+    A REST upstream offers what its administrator defined: its definitions are checked again instead."""
+    if upstream.transport == Upstream.Transport.REST:
+        return rest_upstream_check(upstream=upstream, actor=actor)
     try:
         found = async_to_sync(discover)(upstream_target(upstream))
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the upstream and reported
@@ -548,3 +564,75 @@ def upstream_secrets_reseal(*, batch_size: int = 200) -> ResealReport:
                   "unreadable": len(report.unreadable)},
         )
     return report
+
+
+@transaction.atomic
+def rest_tool_define(
+    *,
+    upstream: Upstream,
+    name: str,
+    path: str,
+    method: str = "GET",
+    query: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+    body_argument: str = "",
+    input_schema: dict | None = None,
+    title: str = "",
+    description: str = "",
+    timeout_seconds: int | None = None,
+    actor=None,
+) -> Tool:
+    """Create or change the tool ``name`` of a REST upstream: exposed as ``<upstream slug>__<name>`` (catalog.naming),
+    called as ``method`` on the upstream URL + ``path`` with arguments mapped to path, query, headers and body."""
+    if upstream.transport != Upstream.Transport.REST:
+        raise CatalogError(f"Upstream '{upstream.name}' is not a REST upstream.")
+    _validate_rest_allowed()
+    if not is_valid_tool_name(name):
+        raise CatalogError("A tool name is 1 to 128 characters of letters, digits, '_', '-' and '.'.")
+    try:
+        definition = definition_clean(
+            method=method, path=path, query=query, headers=headers, body_argument=body_argument,
+            input_schema=input_schema, timeout_seconds=timeout_seconds,
+        )
+    except RestDefinitionError as exc:
+        raise CatalogError(str(exc)) from None
+    exposed = _exposed_names(Tool, upstream, [name])[name]
+    fields = {"exposed_name": exposed, "title": title, "description": description,
+              "input_schema": definition.pop("input_schema"), "missing_since": None}
+    tool, created = Tool.objects.update_or_create(
+        upstream=upstream, original_name=name, defaults=fields, create_defaults={**fields, **_owned_defaults(upstream)}
+    )
+    RestEndpoint.objects.update_or_create(tool=tool, defaults=definition)
+    audit_record(
+        "tool.rest_define",
+        actor=actor,
+        target=tool,
+        data={"created": created, "method": definition["method"], "path": definition["path"],
+              "query": definition["query"], "headers": sorted(definition["headers"].values())},
+    )
+    catalog_version_bump()
+    return tool
+
+
+@transaction.atomic
+def rest_upstream_check(*, upstream: Upstream, actor=None) -> DiscoveryReport:
+    """The discovery of a REST upstream: every defined tool still passes the definition rules."""
+    tools = list(Tool.objects.filter(upstream=upstream).select_related("rest_endpoint").order_by("exposed_name"))
+    for tool in tools:
+        endpoint = getattr(tool, "rest_endpoint", None)
+        try:
+            if endpoint is None:
+                raise RestDefinitionError("it has no endpoint definition")
+            definition_clean(
+                method=endpoint.method, path=endpoint.path, query=endpoint.query, headers=endpoint.headers,
+                body_argument=endpoint.body_argument, input_schema=schema_object(tool.input_schema),
+                timeout_seconds=endpoint.timeout_seconds,
+            )
+        except RestDefinitionError as exc:
+            return _discovery_failed(upstream, f"Tool '{tool.original_name}': {exc}", actor)
+    Upstream.objects.filter(pk=upstream.pk).update(
+        discovery_status=Upstream.DiscoveryStatus.OK, discovery_error="", discovered_at=timezone.now()
+    )
+    upstream.refresh_from_db()
+    audit_record("upstream.discover", actor=actor, target=upstream, data={"ok": True, "tools": len(tools)})
+    return DiscoveryReport(upstream, True, "", [tool.exposed_name for tool in tools], 0, 0, 0, 0)

@@ -37,6 +37,20 @@ class UpstreamTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class RestEndpointSpec:
+    """One REST tool as the data plane needs it (catalog.models.RestEndpoint plus the tool's input
+    schema); built by catalog.selectors, sent by proxy.upstream.rest."""
+
+    method: str
+    path: str
+    query: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]  # (argument, header name)
+    body_argument: str
+    input_schema: str  # JSON text
+    timeout_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """Where one catalog entry lives: ``name`` is what clients use, ``original_name`` what the upstream uses
     (for resources and templates both are the URI or URI template)."""
@@ -44,6 +58,8 @@ class Route:
     name: str
     original_name: str
     upstream: UpstreamTarget
+    # A tool of a REST upstream: how its arguments become an HTTP request.
+    rest: RestEndpointSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)

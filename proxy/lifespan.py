@@ -1,7 +1,9 @@
-"""ASGI lifespan: when the server shuts down, write buffered token usage and close pooled upstream sessions."""
+"""ASGI lifespan: when the server shuts down, write buffered token usage and close pooled upstream sessions and
+REST clients."""
 from __future__ import annotations
 
 from proxy.upstream.pool import upstream_pool_close
+from proxy.upstream.rest import rest_clients_close
 from tokens.usage import usage_flush
 
 
@@ -13,5 +15,6 @@ async def lifespan_app(scope, receive, send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await usage_flush()
             await upstream_pool_close()
+            await rest_clients_close()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -183,6 +183,9 @@ MATRIX: dict[str, list[Row]] = {
     ],
     "upstream-discover": [Row("POST", lambda w: (f"{API}upstreams/{w['upstreams'].pk}/discover/", None, None),
                               manage(502), note="allowed reaches the (dead) upstream")],
+    "upstream-rest-tools": [Row("POST", lambda w: (f"{API}upstreams/{w['upstreams'].pk}/rest-tools/",
+                                                   {"name": "x", "path": "/x"}, None),
+                                manage(400), note="allowed reaches the service: this upstream is not a REST one")],
     "server-list": [
         Row("GET", _list("servers"), sees(TEAM_READERS), otherwise=HIDDEN),
         Row("POST", lambda w: (f"{API}servers/", {"slug": "brand-new"}, None), creators(201)),

@@ -53,15 +53,31 @@ class _DiscoveredSerializer(TeamScopedMixin, serializers.ModelSerializer):
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
 
 
+class RestToolSerializer(serializers.Serializer):
+    """A tool of a REST upstream (catalog.services.rest_tool_define checks the definition)."""
+
+    name = serializers.CharField(max_length=128)
+    method = serializers.ChoiceField(choices=["GET", "POST", "PUT", "PATCH", "DELETE"], default="GET")
+    path = serializers.CharField(max_length=2048, help_text="Appended to the upstream URL; {name} takes an argument.")
+    query = serializers.ListField(child=serializers.CharField(), required=False, help_text="Arguments sent as query parameters.")
+    headers = serializers.DictField(child=serializers.CharField(), required=False, help_text="Argument → header name.")
+    body_argument = serializers.CharField(required=False, allow_blank=True, default="")
+    input_schema = serializers.JSONField(required=False)
+    title = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    timeout_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
 class ToolSerializer(_DiscoveredSerializer):
     input_schema = serializers.SerializerMethodField()
     output_schema = serializers.SerializerMethodField()
+    rest = serializers.SerializerMethodField(help_text="How a REST upstream's tool is called; null for MCP tools.")
 
     class Meta:
         model = Tool
         fields = [
             "id", "upstream", "upstream_name", "original_name", "exposed_name", "title", "description",
-            "input_schema", "output_schema", "annotations", "enabled", "visibility", "team", "missing_since",
+            "input_schema", "output_schema", "annotations", "enabled", "visibility", "team", "missing_since", "rest",
         ]
         read_only_fields = ["upstream", "original_name", "title", "description", "annotations", "missing_since"]
         # catalog_entry_update checks uniqueness and names both sides of a clash.
@@ -72,6 +88,13 @@ class ToolSerializer(_DiscoveredSerializer):
 
     def get_output_schema(self, tool: Tool) -> dict | None:
         return json.loads(tool.output_schema) if tool.output_schema else None
+
+    def get_rest(self, tool: Tool) -> dict | None:
+        endpoint = getattr(tool, "rest_endpoint", None)
+        if endpoint is None:
+            return None
+        return {"method": endpoint.method, "path": endpoint.path, "query": endpoint.query, "headers": endpoint.headers,
+                "body_argument": endpoint.body_argument, "timeout_seconds": endpoint.timeout_seconds}
 
 
 class ResourceSerializer(_DiscoveredSerializer):

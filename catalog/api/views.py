@@ -88,6 +88,19 @@ class UpstreamViewSet(
         return Response(_report(report), status=status.HTTP_200_OK if report.ok else status.HTTP_502_BAD_GATEWAY)
 
 
+    @extend_schema(request=serializers.RestToolSerializer, responses={201: serializers.ToolSerializer})
+    @action(detail=True, methods=["post"], url_path="rest-tools")
+    def rest_tools(self, request, pk=None):
+        """Define (or change) a tool of a REST upstream; needs change permission on the upstream."""
+        upstream = self.get_object()
+        definition = serializers.RestToolSerializer(data=request.data)
+        definition.is_valid(raise_exception=True)
+        tool = self._service(services.rest_tool_define, upstream=upstream, actor=request.user, **definition.validated_data)
+        tool = Tool.objects.select_related("upstream", "team", "rest_endpoint").get(pk=tool.pk)
+        return Response(serializers.ToolSerializer(tool, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
+
+
 class DiscoveredViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin):
     """Entries discovered from upstreams: read them, enable/disable, change visibility or team, rename."""
 
@@ -100,7 +113,7 @@ class DiscoveredViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.RetrieveMo
 
 
 class ToolViewSet(DiscoveredViewSet):
-    queryset = Tool.objects.select_related("upstream", "team")
+    queryset = Tool.objects.select_related("upstream", "team", "rest_endpoint")
     serializer_class = serializers.ToolSerializer
 
 

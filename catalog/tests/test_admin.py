@@ -60,7 +60,15 @@ def populated(owner):
     _identity_rows(owner, team)
     _populate_access(owner, team, token)
     _operations_rows(upstream)
+    _rest_rows(owner)
     return upstream
+
+
+def _rest_rows(owner) -> None:
+    from catalog.models import RestEndpoint
+
+    api = UpstreamFactory(owner=owner, name="rest-api", slug="rest_api", transport=Upstream.Transport.REST)
+    RestEndpoint.objects.create(tool=ToolFactory(upstream=api), path="/items")
 
 
 def _identity_rows(user, team) -> None:

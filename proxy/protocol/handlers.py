@@ -23,6 +23,7 @@ from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcErro
 from proxy.sessions import McpSession
 from proxy.upstream.errors import UpstreamError
 from proxy.upstream.pool import Operation, upstream_pool
+from proxy.upstream.rest import rest_call
 from teams.principal import Principal
 from tokens.usage import usage_record_mcp
 
@@ -174,6 +175,12 @@ async def tools_call(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]
     route = ctx.snapshot.tools.get(name)
     if route is None:
         raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
+    if route.rest is not None:
+        # A REST upstream's tool is one HTTP request, not an MCP session (proxy.upstream.rest).
+        try:
+            return await rest_call(route.upstream, route.rest, arguments)
+        except UpstreamError as exc:
+            raise JsonRpcError(exc.code, str(exc), data=exc.data) from None
     progress = ctx.call.progress if ctx.call is not None and ctx.call.progress_token is not None else None
 
     async def send(client, responses, state):
