@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,46 @@ async def test_sigterm_lets_the_slow_call_finish_refuses_new_connections_and_exi
     output = log.read_text()
     assert "Shutting down" in output
     assert "Traceback" not in output
+
+
+def _stdio_published(label: str) -> str:
+    from catalog import services as catalog_services
+    from catalog.models import Tool
+    from tests.factories import UserFactory
+    from tests.processes import FIXTURE_SERVER
+    from tokens import services as token_services
+
+    owner = UserFactory(email="serve-stdio@example.com")
+    upstream = catalog_services.upstream_create(
+        owner=owner, name="local tool", slug="local", transport="stdio", command=sys.executable,
+        args=[str(FIXTURE_SERVER), "--transport", "stdio", "--label", label], timeout_seconds=20,
+    )
+    assert catalog_services.upstream_discover(upstream=upstream).ok
+    catalog_services.server_create(
+        owner=owner, slug="local", tools=[(tool, "") for tool in Tool.objects.filter(upstream=upstream)],
+    )
+    return token_services.token_create(user=owner, name="stdio")[1]
+
+
+def _running(label: str) -> bool:
+    return subprocess.run(["pgrep", "-f", label], capture_output=True).returncode == 0
+
+
+async def test_sigterm_reaps_stdio_upstream_children(tmp_path: Path):
+    from django.db import connection
+
+    label = f"serve-stdio-{uuid.uuid4().hex}"
+    token = await sync_to_async(_stdio_published)(label)
+    assert not _running(label)
+    with gatehouse_serve(connection.settings_dict, tmp_path / "serve.log") as (base, process):
+        async with raw_session(f"{base}/servers/local/mcp", token) as session:
+            await session.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            call = session.request("tools/call", {"name": "local__add", "arguments": {"a": 20, "b": 22}})
+            answer = _result_of(await session.post(call), call["id"])
+        assert answer["result"]["structuredContent"] == {"result": 42}
+        assert _running(label)  # the pooled session keeps its child alive between calls
+
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 20) == 0
+        # Checked before the helper's own clean-up signals the process group: the lifespan closed the pool.
+        assert not _running(label)
