@@ -71,7 +71,13 @@ case "$role" in
                 exit 2
                 ;;
         esac
-        # manage.py serve: uvicorn with the lifespan on (usage flush, upstream pools closed) and a graceful drain.
+        # The web workers sum their metrics through one directory, which must start empty at each start; /tmp is a
+        # tmpfs with the read-only root filesystem. Exported after migrate, which needs none.
+        export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/prometheus}"
+        rm -rf "${PROMETHEUS_MULTIPROC_DIR:?}"
+        mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+        # manage.py serve: uvicorn with the lifespan on (usage flush, upstream pools closed) and a graceful drain
+        # of GRACEFUL_TIMEOUT seconds after SIGTERM (keep the orchestrator's stop grace period longer).
         exec python manage.py serve \
             --host 0.0.0.0 \
             --port 8000 \
