@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -119,3 +120,47 @@ async def test_sigterm_reaps_stdio_upstream_children(tmp_path: Path):
         assert await asyncio.to_thread(process.wait, 20) == 0
         # Checked before the helper's own clean-up signals the process group: the lifespan closed the pool.
         assert not _running(label)
+
+
+async def _read_until_end(response) -> bytes:
+    received = b""
+    async for chunk in response.aiter_raw():
+        received += chunk
+    return received
+
+
+async def test_sigterm_ends_open_event_streams_with_a_retry_hint_instead_of_holding_the_drain(
+    upstream_process, tmp_path: Path,
+):
+    from django.db import connection
+
+    published = await sync_to_async(upstream_published)(
+        email="serve-streams@example.com", url=upstream_process.url, server_slug="streams",
+    )
+    log = tmp_path / "serve.log"
+    with gatehouse_serve(connection.settings_dict, log, "--graceful-timeout", "30") as (base, process):
+        async with raw_session(f"{base}/servers/streams/mcp", published.token) as session:
+            await session.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            stream_headers = {**session.headers, "Mcp-Session-Id": session.session_id, "Accept": "text/event-stream"}
+            legacy_headers = {"Authorization": f"Bearer {published.token}", "Accept": "text/event-stream"}
+            async with (
+                session.http.stream("GET", session.url, headers=stream_headers) as standing,
+                session.http.stream("GET", f"{base}/servers/streams/sse", headers=legacy_headers) as legacy,
+            ):
+                assert standing.status_code == 200 and legacy.status_code == 200
+                legacy_body = legacy.aiter_raw()
+                assert b"event: endpoint" in await anext(legacy_body)
+
+                started = time.monotonic()
+                process.send_signal(signal.SIGTERM)
+                standing_tail = await asyncio.wait_for(_read_until_end(standing), timeout=10)
+                legacy_tail = b"".join([chunk async for chunk in legacy_body])
+        # Both ended cleanly (a complete chunked body, no protocol error) with the SSE reconnect field.
+        assert standing_tail.endswith(b"retry: 2000\n\n")
+        assert legacy_tail.endswith(b"retry: 2000\n\n")
+        assert await asyncio.to_thread(process.wait, 20) == 0
+        assert time.monotonic() - started < 10  # far below the 30 s graceful timeout the streams would have held
+    output = log.read_text()
+    assert output.count("ended an event stream with a 2000 ms reconnect hint") == 2
+    assert "timeout graceful shutdown exceeded" not in output
+    assert "Traceback" not in output
