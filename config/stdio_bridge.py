@@ -47,7 +47,9 @@ def bridge_endpoint(base_url: str, server_slug: str, *, allow_insecure_http: boo
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise BridgeError(f"--url must be an http(s) URL of Gatehouse, not {base_url!r}.")
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS and not allow_insecure_http:
-        raise BridgeError("Refusing to send the token over plain http to a remote host: use https (or --allow-insecure-http).")
+        raise BridgeError(
+            "Refusing to send the token over plain http to a remote host: use https (or --allow-insecure-http)."
+        )
     if not server_slug or "/" in server_slug:
         raise BridgeError(f"--server must be a virtual server slug, not {server_slug!r}.")
     return f"{base_url.rstrip('/')}/servers/{server_slug}/mcp"

@@ -115,7 +115,8 @@ def _bound_conformance_server(url: str) -> str:
 
     owner = UserFactory(email="desk-sampling@example.com")
     upstream = catalog_services.upstream_create(
-        owner=owner, name="bound", url=url, timeout_seconds=10, session_binding=Upstream.SessionBinding.CLIENT_SESSION,
+        owner=owner, name="bound", url=url, timeout_seconds=10,
+        session_binding=Upstream.SessionBinding.CLIENT_SESSION,
     )
     assert catalog_services.upstream_discover(upstream=upstream).ok
     catalog_services.server_create(

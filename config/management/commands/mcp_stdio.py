@@ -48,7 +48,9 @@ class Command(BaseCommand):
             "--allow-insecure-http", action="store_true",
             help="Send the token over plain http to a remote host (testing only).",
         )
-        parser.add_argument("--timeout", type=float, default=30.0, help="Connect/write timeout in seconds (default 30).")
+        parser.add_argument(
+            "--timeout", type=float, default=30.0, help="Connect/write timeout in seconds (default 30).",
+        )
         parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     def handle(
@@ -58,7 +60,9 @@ class Command(BaseCommand):
         # stdout carries the protocol alone: anything else that prints (a library, a warning) goes to stderr.
         protocol_out = sys.stdout.buffer
         sys.stdout = sys.stderr
-        logging.basicConfig(stream=sys.stderr, level=log_level, format="mcp_stdio: %(levelname)s %(message)s", force=True)
+        logging.basicConfig(
+            stream=sys.stderr, level=log_level, format="mcp_stdio: %(levelname)s %(message)s", force=True,
+        )
 
         token = self._token(token_file)
         try:

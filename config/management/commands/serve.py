@@ -31,11 +31,14 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1; 0.0.0.0 in a container).")
+        parser.add_argument(
+            "--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1; 0.0.0.0 in a container).",
+        )
         parser.add_argument("--port", type=int, default=8000, help="Port to bind (default 8000).")
         parser.add_argument(
             "--workers", type=int, default=1,
-            help="Worker processes (default 1). With more than one, set PROMETHEUS_MULTIPROC_DIR so /metrics sums them.",
+            help="Worker processes (default 1). With more than one, set PROMETHEUS_MULTIPROC_DIR so /metrics "
+                 "sums them.",
         )
         parser.add_argument(
             "--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
