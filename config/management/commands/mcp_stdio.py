@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx2
 from django.core.management.base import BaseCommand, CommandError
 
+from config.management.help import ParagraphHelpFormatter
 from config.stdio_bridge import BridgeError, StdioBridge, bridge_endpoint
 
 
@@ -27,11 +28,14 @@ class Command(BaseCommand):
         "writes every message from Gatehouse to stdout, one per line. Logs go to stderr only. The token comes from "
         "--token-file or the GATEHOUSE_TOKEN environment variable, never from the command line (where other users "
         "could read it).\n\n"
-        'Example client configuration: {"command": "/srv/gatehouse/.venv/bin/python", "args": ["/srv/gatehouse/'
-        'manage.py", "mcp_stdio", "--server", "github", "--url", "https://gatehouse.example.com", "--token-file", '
-        '"/home/me/.gatehouse-token"]}'
+        "Example client configuration: command /srv/gatehouse/.venv/bin/python, arguments /srv/gatehouse/manage.py "
+        "mcp_stdio --server github --url https://gatehouse.example.com --token-file /home/me/.gatehouse-token"
     )
     requires_system_checks: list[str] = []
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # Keep the paragraphs of the description.
+        return super().create_parser(prog_name, subcommand, formatter_class=ParagraphHelpFormatter, **kwargs)
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--server", required=True, metavar="SLUG", help="The virtual server's slug.")

@@ -6,6 +6,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from config.management.help import ParagraphHelpFormatter
+
 # The import string, not the object: uvicorn needs it to start several worker processes.
 APPLICATION = "config.asgi:application"
 
@@ -22,13 +24,18 @@ class Command(BaseCommand):
     help = (
         "Run Gatehouse under the production ASGI server (uvicorn, with uvloop and httptools when installed).\n\n"
         "SIGTERM or Ctrl+C shuts down gracefully: the listening socket closes at once (new connections are refused), "
-        "calls in flight may finish for up to --graceful-timeout seconds, WebSocket sessions are closed with code "
-        "1012 (service restart: reconnect), then buffered token usage is written and pooled upstream sessions (and "
-        "their stdio children) are closed. Whatever still runs at the deadline is cancelled.\n\n"
+        "calls in flight may finish for up to --graceful-timeout seconds, open event streams (Streamable HTTP GET, "
+        "legacy SSE) end with an SSE retry hint and WebSocket sessions close with code 1012 (service restart: "
+        "reconnect), then buffered token usage is written and pooled upstream sessions (and their stdio children) "
+        "are closed. Whatever still runs at the deadline is cancelled; the process exits 0.\n\n"
         "Put a TLS-terminating proxy in front; with --proxy-headers the X-Forwarded-For/-Proto headers of the "
         "addresses in --forwarded-allow-ips are trusted for the client address and scheme."
     )
     requires_system_checks: list[str] = []
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # Keep the paragraphs of the description.
+        return super().create_parser(prog_name, subcommand, formatter_class=ParagraphHelpFormatter, **kwargs)
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
