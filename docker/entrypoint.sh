@@ -74,8 +74,8 @@ case "$role" in
         # The web workers sum their metrics through one directory, which must start empty at each start; /tmp is a
         # tmpfs with the read-only root filesystem. Exported after migrate, which needs none.
         export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/prometheus}"
-        rm -rf "${PROMETHEUS_MULTIPROC_DIR:?}"
         mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+        find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -type f -name '*.db' -delete  # only prometheus_client's files
         # manage.py serve: uvicorn with the lifespan on (usage flush, upstream pools closed) and a graceful drain
         # of GRACEFUL_TIMEOUT seconds after SIGTERM (keep the orchestrator's stop grace period longer).
         exec python manage.py serve \

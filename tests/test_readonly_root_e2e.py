@@ -31,16 +31,17 @@ pytestmark = [
 SCRIPT = r"""
 set -eu
 cd "$ROOT"
-# The image build: static files collected into their own filesystem, which then turns read-only like the rest.
-mkdir -p staticfiles
-mount -t tmpfs tmpfs staticfiles
-python manage.py collectstatic --noinput -v 0
-mount -o remount,ro staticfiles
+mkdir -p staticfiles  # the mount point (git-ignored)
 for dir in /work /root /usr /etc /opt /var /home "$ROOT" "$(dirname "$(readlink -f "$(command -v python)")")/.."; do
     [ -d "$dir" ] || continue
     mount --bind "$dir" "$dir"
     mount -o remount,bind,ro "$dir"
 done
+# The image build: static files collected into their own filesystem (mounted after the read-only binds, which
+# would hide it), which then turns read-only like the rest.
+mount -t tmpfs tmpfs staticfiles
+python manage.py collectstatic --noinput -v 0
+mount -o remount,ro staticfiles
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mkdir /tmp/audit-archive
 exec docker/entrypoint.sh web --host 127.0.0.1 --port "$PORT" --log-level info
@@ -84,7 +85,7 @@ def test_web_role_serves_from_a_read_only_root_and_stops_cleanly(tmp_path: Path)
                 assert http.get("/health").status_code == 200
                 assert http.get("/ready").status_code == 200
                 login = http.get("/accounts/login/")
-                assert login.status_code == 200
+                assert login.status_code == 200, log.read_text()[-4000:]
                 assert "/static/" in login.text  # templates resolve static files through the build's manifest
                 assert http.get("/static/admin/css/base.css").status_code == 200
                 scraped = http.get("/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
