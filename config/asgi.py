@@ -14,6 +14,7 @@ posture_enforce()  # REQUIRE_STRONG_SECRETS: a weak posture refuses to serve
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.draining import DrainStreams  # noqa: E402
 from config.request_id import RequestIdMiddleware  # noqa: E402
 from proxy.lifespan import lifespan_app  # noqa: E402
 from proxy.routing import http_urlpatterns, websocket_urlpatterns  # noqa: E402
@@ -23,7 +24,8 @@ from tokens.client import ClientMiddleware  # noqa: E402
 application = RequestIdMiddleware(ProtocolTypeRouter(
     {
         # ClientMiddleware: the client's address and user agent, for token scopes and usage records.
-        "http": ClientMiddleware(URLRouter([*http_urlpatterns, re_path(r"", django_application)])),
+        # DrainStreams: at shutdown, open GET event streams end with a reconnect hint instead of holding the drain.
+        "http": DrainStreams(ClientMiddleware(URLRouter([*http_urlpatterns, re_path(r"", django_application)]))),
         "websocket": ClientMiddleware(URLRouter(websocket_urlpatterns)),
         "lifespan": lifespan_app,
     }

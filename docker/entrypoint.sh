@@ -1,6 +1,6 @@
 #!/bin/sh
 # Gatehouse container entrypoint. The first argument selects the role:
-#   web     migrate (unless GATEHOUSE_MIGRATE_ON_START=false), then serve ASGI with uvicorn on :8000
+#   web     migrate (unless GATEHOUSE_MIGRATE_ON_START=false), then manage.py serve (uvicorn) on :8000
 #   worker  Celery worker
 #   beat    Celery beat
 #   manage  python manage.py <rest of the arguments>
@@ -71,14 +71,20 @@ case "$role" in
                 exit 2
                 ;;
         esac
-        exec uvicorn config.asgi:application \
+        # The web workers sum their metrics through one directory, which must start empty at each start; /tmp is a
+        # tmpfs with the read-only root filesystem. Exported after migrate, which needs none.
+        export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/prometheus}"
+        mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+        find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -type f -name '*.db' -delete  # only prometheus_client's files
+        # manage.py serve: uvicorn with the lifespan on (usage flush, upstream pools closed) and a graceful drain
+        # of GRACEFUL_TIMEOUT seconds after SIGTERM (keep the orchestrator's stop grace period longer).
+        exec python manage.py serve \
             --host 0.0.0.0 \
             --port 8000 \
             --workers "${WEB_CONCURRENCY:-2}" \
-            --no-server-header \
+            --graceful-timeout "${GRACEFUL_TIMEOUT:-30}" \
             --proxy-headers \
             --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
-            --lifespan off \
             "$@"
         ;;
     worker)

@@ -119,6 +119,65 @@ print("compose.yaml: ok")
 PY
 fi
 
+# --- hardening: non-root uid 1001, read-only root filesystem, healthcheck, graceful stop ---------------------------
+# Checked with $PYTHON whether or not the compose plugin exists: `docker compose config` does not know these rules.
+step "non-root uid 1001, read-only root filesystem, healthcheck, graceful stop"
+"$PYTHON" - "$DOCKER_DIR" <<'PY'
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+docker = Path(sys.argv[1])
+dockerfile = (docker / "Dockerfile").read_text()
+entrypoint = (docker / "entrypoint.sh").read_text()
+compose = yaml.safe_load((docker / "compose.yaml").read_text())
+errors = []
+
+def need(condition, message):
+    if not condition:
+        errors.append(message)
+
+final = dockerfile.split("AS final", 1)[-1]
+users = re.findall(r"^USER\s+(\S+)", final, re.M)
+need(users == ["1001:1001"], f"Dockerfile: the final stage must end as USER 1001:1001, found {users}")
+need(re.search(r"--uid 1001\b", final) and re.search(r"--gid 1001\b", final), "Dockerfile: gatehouse must be uid/gid 1001")
+need(re.search(r"^HEALTHCHECK\s.*\S", final, re.M) and "/health" in final, "Dockerfile: HEALTHCHECK on /health missing")
+need("mkdir -p /app/var/audit-archive" in final and "chown -R gatehouse:gatehouse /app/var" in final,
+     "Dockerfile: /app/var/audit-archive must exist and belong to gatehouse (named volumes copy that ownership)")
+need("AUDIT_ARCHIVE_DIR=/app/var/audit-archive" in final, "Dockerfile: AUDIT_ARCHIVE_DIR must point at the volume")
+need("manage.py collectstatic --noinput" in final, "Dockerfile: static files must be collected at build time")
+for path in (docker / "Dockerfile", docker / "compose.yaml", docker / "entrypoint.sh", docker / "README.md"):
+    need("10001" not in path.read_text(), f"{path.name}: still mentions uid 10001")
+
+need(re.search(r"exec python manage\.py serve\b", entrypoint), "entrypoint: the web role must run manage.py serve")
+need("--graceful-timeout" in entrypoint, "entrypoint: the web role must pass --graceful-timeout")
+need(re.search(r'PROMETHEUS_MULTIPROC_DIR:-/tmp/', entrypoint), "entrypoint: multiprocess metrics must live under /tmp")
+
+services = compose.get("services") or {}
+for name in ("web", "worker", "beat"):
+    service = services.get(name) or {}
+    need(service.get("read_only") is True, f"compose {name}: read_only: true missing")
+    tmpfs = service.get("tmpfs") or []
+    tmpfs = [tmpfs] if isinstance(tmpfs, str) else tmpfs
+    need(any(str(entry).split(":")[0] == "/tmp" for entry in tmpfs), f"compose {name}: tmpfs /tmp missing")
+    need("audit-archive:/app/var/audit-archive" in (service.get("volumes") or []),
+         f"compose {name}: the audit-archive volume must be mounted at /app/var/audit-archive")
+    need(service.get("init") is True, f"compose {name}: init: true (signal forwarding, child reaping) missing")
+    need("user" not in service or str(service["user"]).startswith("1001"), f"compose {name}: must run as uid 1001")
+grace = str((services.get("web") or {}).get("stop_grace_period", ""))
+match = re.fullmatch(r"(\d+)s", grace)
+need(bool(match) and int(match.group(1)) > 30, "compose web: stop_grace_period must exceed GRACEFUL_TIMEOUT (30s)")
+need("healthcheck" not in (services.get("web") or {}), "compose web: use the image HEALTHCHECK")
+need("audit-archive" in (compose.get("volumes") or {}), "compose: named volume audit-archive missing")
+
+if errors:
+    print("hardening:\n  " + "\n  ".join(errors), file=sys.stderr)
+    sys.exit(1)
+print("hardening: ok")
+PY
+
 # --- Dockerfile ----------------------------------------------------------------------------------------------------
 if command -v hadolint >/dev/null 2>&1; then
     step "hadolint docker/Dockerfile"

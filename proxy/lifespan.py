@@ -1,7 +1,9 @@
-"""ASGI lifespan: when the server shuts down, write buffered token usage and close pooled upstream sessions and
+"""ASGI lifespan: at startup, hook the server's shutdown signals so event streams end with a reconnect hint
+(config.draining); when the server shuts down, write buffered token usage and close pooled upstream sessions and
 REST clients."""
 from __future__ import annotations
 
+from config.draining import draining_install
 from proxy.upstream.pool import upstream_pool_close
 from proxy.upstream.rest import rest_clients_close
 from tokens.usage import usage_flush
@@ -11,6 +13,7 @@ async def lifespan_app(scope, receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            draining_install()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await usage_flush()

@@ -109,25 +109,46 @@ def database_url(settings_dict: dict) -> str:
     return f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"
 
 
-@contextmanager
-def gatehouse_server(settings_dict: dict, log: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Gatehouse under uvicorn, on the test database; yields its base URL."""
-    port = free_port()
-    env = {
+def _gatehouse_env(settings_dict: dict, extra_env: dict[str, str] | None) -> dict[str, str]:
+    return {
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": database_url(settings_dict),
         "GATEHOUSE_CATALOG_VERSION_TTL_SECONDS": "1",
         **(extra_env or {}),
     }
+
+
+def _wait_healthy(base: str) -> None:
+    deadline = time.monotonic() + 20
+    while httpx2.get(f"{base}/health").status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError("Gatehouse did not become healthy")
+        time.sleep(0.1)
+
+
+@contextmanager
+def gatehouse_server(settings_dict: dict, log: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Gatehouse under uvicorn, on the test database; yields its base URL."""
+    port = free_port()
     command = [
         sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
         "--log-level", "warning", "--lifespan", "on",
     ]
-    with running(command, port, env=env, log=log):
+    with running(command, port, env=_gatehouse_env(settings_dict, extra_env), log=log):
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while httpx2.get(f"{base}/health").status_code != 200:
-            if time.monotonic() > deadline:
-                raise TimeoutError("Gatehouse did not become healthy")
-            time.sleep(0.1)
+        _wait_healthy(base)
         yield base
+
+
+@contextmanager
+def gatehouse_serve(
+    settings_dict: dict, log: Path, *options: str, extra_env: dict[str, str] | None = None,
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Gatehouse started the production way (`manage.py serve`), on the test database; yields its base URL and the
+    process, so a test can signal it."""
+    port = free_port()
+    command = [sys.executable, "manage.py", "serve", "--port", str(port), "--log-level", "info", *options]
+    with running(command, port, env=_gatehouse_env(settings_dict, extra_env), log=log) as process:
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(base)
+        yield base, process
