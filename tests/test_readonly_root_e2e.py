@@ -30,8 +30,14 @@ pytestmark = [
 
 SCRIPT = r"""
 set -eu
+mkdir -p "$ROOT/staticfiles"  # the mount point (git-ignored)
+# The checkout may itself live under /tmp, which the tmpfs below hides: serve it from its own mount point.
+APP=/run/gatehouse-readonly-root
+mkdir -p "$APP"
+mount --bind "$ROOT" "$APP"
+ROOT="$APP"
+export PATH="$APP/.venv/bin:$PATH"
 cd "$ROOT"
-mkdir -p staticfiles  # the mount point (git-ignored)
 for dir in /work /root /usr /etc /opt /var /home "$ROOT" "$(dirname "$(readlink -f "$(command -v python)")")/.."; do
     [ -d "$dir" ] || continue
     mount --bind "$dir" "$dir"
