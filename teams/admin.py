@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from teams import roles, services
+from teams.admin_scoping import PrincipalScopedAdmin
 from teams.models import Invitation, Membership, PlatformRole, Role, Team
 
 
@@ -25,7 +26,7 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(PrincipalScopedAdmin):
     list_display = ["user", "team", "role", "custom_role", "created_at"]
     list_filter = ["role", "custom_role"]
     list_select_related = ["user", "team", "custom_role"]
@@ -86,7 +87,7 @@ class PlatformRoleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(PrincipalScopedAdmin):
     """Invitations are created through the API (the token is shown once there); here they are seen and revoked."""
 
     list_display = ["email", "team", "role", "invited_by", "expires_at", "accepted_at", "revoked_at"]

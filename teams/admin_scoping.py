@@ -1,6 +1,7 @@
 """The Django admin asks the same question as the API and MCP: staff who are not superusers see and change only the
-objects their team roles allow (``visible_to`` / ``principal_may`` in teams.permissions). A team admin manages their
-teams' catalog entries and nothing else; another team's object is missing (404), not forbidden."""
+objects their team roles allow, through each model's ``visible_to(principal, "change")``. A team admin manages their
+teams' members, invitations, tokens and catalog entries and nothing else; another team's object is missing, exactly
+like one that does not exist."""
 from __future__ import annotations
 
 from django.contrib import admin
@@ -21,7 +22,7 @@ def request_principal(request) -> Principal | None:
 
 
 class PrincipalScopedAdmin(admin.ModelAdmin):
-    """For models with owner/team/visibility (``OwnedQuerySet.visible_to``)."""
+    """For models whose queryset has ``visible_to(principal, action)``."""
 
     def _manages_something(self, request) -> bool:
         principal = request_principal(request)
@@ -36,18 +37,22 @@ class PrincipalScopedAdmin(admin.ModelAdmin):
     def has_module_permission(self, request) -> bool:
         return request.user.is_superuser or self._manages_something(request)
 
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self.has_change_permission(request, obj)
-
-    def has_change_permission(self, request, obj=None) -> bool:
+    def _may_manage(self, request, obj=None) -> bool:
         if request.user.is_superuser:
             return True
         if obj is None:
             return self._manages_something(request)
-        return permissions.principal_may(request_principal(request), permissions.CHANGE, obj)
+        # The object is manageable exactly when the scoped queryset holds it: one rule for lists and objects.
+        return self.get_queryset(request).filter(pk=obj.pk).exists()
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._may_manage(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._may_manage(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return self.has_change_permission(request, obj)
+        return self._may_manage(request, obj)
 
     def has_add_permission(self, request) -> bool:
-        return request.user.is_superuser or self._manages_something(request)
+        return self._may_manage(request)

@@ -4,8 +4,9 @@ from django import forms
 from django.contrib import admin, messages
 
 from catalog.models import VirtualServer
-from tokens import services
 from teams import roles
+from teams.admin_scoping import PrincipalScopedAdmin
+from tokens import services
 from tokens.models import ApiToken, TokenUsage
 
 CREATE_FIELDS = ["user", "name", "servers", "expires_days", "permissions", "ip_ranges", "quota_calls"]
@@ -41,7 +42,7 @@ class ApiTokenCreateForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(PrincipalScopedAdmin):
     list_display = ["name", "display", "user", "expires_at", "revoked_at", "last_used_at", "created_at"]
     list_filter = ["revoked_at"]
     list_select_related = ["user"]

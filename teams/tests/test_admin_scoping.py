@@ -58,3 +58,27 @@ def test_a_viewer_of_a_team_sees_none_of_its_upstreams_to_change(client, two_tea
     page = client.get(reverse("admin:catalog_upstream_changelist"))  # their personal team is theirs to manage
     assert b"ours-api" not in page.content and b"theirs-api" not in page.content
     assert VirtualServer.objects.count() == 1
+
+
+def test_team_admin_manages_their_teams_members_and_not_anothers(client, two_teams):
+    from teams.models import Team
+
+    client.force_login(two_teams["admin"])
+    ours, theirs = Team.objects.get(slug="ours"), Team.objects.get(slug="theirs")
+    page = client.get(reverse("admin:teams_membership_changelist")).content.decode()
+    assert "other-owner@example.com" not in page
+    foreign = Membership.objects.get(team=theirs)
+    assert client.get(reverse("admin:teams_membership_change", args=[foreign.pk])).status_code == 302
+    mine = Membership.objects.get(team=ours, user=two_teams["admin"])
+    assert client.get(reverse("admin:teams_membership_change", args=[mine.pk])).status_code == 200
+
+
+def test_team_admin_sees_no_token_of_another_user(client, two_teams):
+    from tokens.models import ApiToken
+    from tokens.services import token_create
+
+    token, _ = token_create(user=ApiToken._meta.get_field("user").related_model.objects.get(
+        email="other-owner@example.com"), name="theirs")
+    client.force_login(two_teams["admin"])
+    assert client.get(reverse("admin:tokens_apitoken_change", args=[token.pk])).status_code == 302
+    assert b"theirs" not in client.get(reverse("admin:tokens_apitoken_changelist")).content
