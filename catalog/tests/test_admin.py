@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from contextlib import contextmanager
 
 import pytest
@@ -24,6 +23,7 @@ from tests.factories import (
     UpstreamFactory,
     VirtualServerFactory,
 )
+from tests.browser import CHROMIUM, CHROMIUM_MISSING, chromium_page, password_login
 from tests.processes import free_port
 from tokens.authentication import token_authenticate
 from tokens.models import ApiToken
@@ -243,32 +243,15 @@ def test_anonymous_user_is_sent_to_the_admin_login(client):
 
 # --- a real browser, only where one is installed ------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 @contextmanager
 def _logged_in_admin_page(live_server, email: str, password: str):
-    """Debian's Chromium, driven by Playwright, logged in to the admin."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page()
-            # /admin/login/ hands over to the allauth login page, where lockout, SSO and MFA apply.
-            page.goto(f"{live_server.url}/admin/login/")
-            page.fill("input[name=login]", email)
-            page.fill("input[name=password]", password)
-            page.click("button[type=submit]")
-            page.wait_for_load_state()
-            yield page
-        finally:
-            browser.close()
+    """Chromium logged in to the admin (/admin/login/ hands over to allauth's login, where lockout, SSO and MFA apply)."""
+    with chromium_page() as page:
+        password_login(page, live_server.url, email, password, path="/admin/login/")
+        yield page
 
 
-needs_browser = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"no browser at {CHROMIUM}")
+needs_browser = pytest.mark.skipif(CHROMIUM_MISSING, reason=f"no browser at {CHROMIUM}")
 
 
 @needs_browser

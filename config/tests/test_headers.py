@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from django.test import override_settings
 
 from config.tests.test_settings import STRONG_PRODUCTION_ENV, _start_production
+from tests.browser import CHROMIUM, CHROMIUM_MISSING, chromium_page, password_login
 
 pytestmark = pytest.mark.django_db
 
@@ -107,39 +107,24 @@ def test_production_cookies_are_host_bound_and_secure_with_hsts():
 
 # --- the admin under the policy, in a real browser ---------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"no browser at {CHROMIUM}")
+@pytest.mark.skipif(CHROMIUM_MISSING, reason=f"no browser at {CHROMIUM}")
 @pytest.mark.django_db(transaction=True)
 def test_admin_scripts_run_under_the_policy_without_violations(live_server):
     from accounts.models import User
     from catalog import services
 
-    sync_api = pytest.importorskip("playwright.sync_api")
     admin = User.objects.create_superuser(email="csp-admin@example.com", password="csp-admin-password")
     for name in ("one", "two"):
         services.upstream_create(owner=admin, name=name, url=f"http://127.0.0.1:9/{name}")
     violations: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
-        try:
-            page = browser.new_page()
-            page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
-            page.goto(f"{live_server.url}/accounts/login/")
-            page.fill("input[name=login]", "csp-admin@example.com")
-            page.fill("input[name=password]", "csp-admin-password")
-            page.click("button[type=submit]")
-            page.wait_for_load_state()
-            page.goto(f"{live_server.url}/admin/catalog/upstream/")
-            # actions.js: the header checkbox selects every row, and the counter follows.
-            page.click("#action-toggle")
-            assert page.locator("input.action-select:checked").count() == 2
-            assert "2 of 2 selected" in page.locator(".action-counter").inner_text()
-            page.goto(f"{live_server.url}/admin/catalog/upstream/add/")
-            page.wait_for_load_state()
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
+        password_login(page, live_server.url, "csp-admin@example.com", "csp-admin-password")
+        page.goto(f"{live_server.url}/admin/catalog/upstream/")
+        # actions.js: the header checkbox selects every row, and the counter follows.
+        page.click("#action-toggle")
+        assert page.locator("input.action-select:checked").count() == 2
+        assert "2 of 2 selected" in page.locator(".action-counter").inner_text()
+        page.goto(f"{live_server.url}/admin/catalog/upstream/add/")
+        page.wait_for_load_state()
     assert violations == []
