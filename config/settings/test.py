@@ -9,6 +9,9 @@ DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # The suite and the server processes it starts write the same file: wait for a lock instead of failing after
+    # SQLite's default 5 s ("database is locked") when the machine is busy.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
 
 ENVIRONMENT = "test"
 # The suite makes many calls from one address and reuses token ids; tests of the limits set their own small ones.
