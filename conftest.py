@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import CONFORMANCE_SERVER, FixtureUpstream, gatehouse_server
+from tests.processes import CONFORMANCE_SERVER, STATEFUL_SERVER, FixtureUpstream, gatehouse_server
 
 
 @pytest.fixture(autouse=True)
@@ -85,6 +85,14 @@ def upstream_process():
 def conformance_upstream():
     """The conformance fixture server: tools that sample, elicit, log, report progress and answer input_required."""
     upstream = FixtureUpstream(script=CONFORMANCE_SERVER).start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="session")
+def stateful_upstream():
+    """A handshake-era-only upstream with a per-session counter and a tool that samples, then elicits."""
+    upstream = FixtureUpstream(script=STATEFUL_SERVER).start()
     yield upstream
     upstream.stop()
 

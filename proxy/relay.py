@@ -11,7 +11,7 @@ import asyncio
 import logging
 import secrets
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -38,6 +38,9 @@ _log_levels: BoundedMemo[str, str] = BoundedMemo(50_000)
 _inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, asyncio.Task]] = (
     weakref.WeakKeyDictionary()
 )
+# Other messages a process's inbox takes, by channel-layer type (forwarded upstream calls, held calls); each handler
+# must return at once (start a task for anything slow) so the inbox keeps draining.
+INBOX_HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {}
 
 
 class ClientUnreachable(Exception):
@@ -54,8 +57,9 @@ def answers_group(nonce: str) -> str:
     return f"mcp-answers.{nonce}"
 
 
-async def _inbox() -> str:
-    """This process's (event loop's) channel for answers POSTed to another process; started on first use."""
+async def process_inbox() -> str:
+    """This process's (event loop's) channel for answers POSTed to another process and for work other processes
+    hand it (INBOX_HANDLERS); started on first use."""
     loop = asyncio.get_running_loop()
     inbox = _inboxes.get(loop)
     if inbox is None or inbox[1].done():
@@ -65,11 +69,23 @@ async def _inbox() -> str:
     return inbox[0]
 
 
+def process_inbox_name() -> str | None:
+    """This event loop's inbox channel if it was started, without starting it."""
+    inbox = _inboxes.get(asyncio.get_running_loop())
+    return inbox[0] if inbox is not None else None
+
+
 async def _inbox_loop(layer, channel: str) -> None:
     while True:
         event = await layer.receive(channel)
-        if event.get("type") == ANSWER_EVENT:
+        kind = event.get("type")
+        if kind == ANSWER_EVENT:
             _resolve(event["nonce"], event["message"])
+        elif kind in INBOX_HANDLERS:
+            try:
+                INBOX_HANDLERS[kind](event)
+            except Exception:  # noqa: BLE001 - one bad message must not stop the inbox
+                logger.exception("Inbox message %s could not be handled", kind)
 
 
 @contextmanager
@@ -155,7 +171,7 @@ async def client_request(nonce: str, method: str, params: dict[str, Any], *, tim
     future: asyncio.Future = asyncio.get_running_loop().create_future()
     _pending[request_id] = (nonce, future)
     # The answer may be POSTed to any process: listen for it on this session's answers group too.
-    await get_channel_layer().group_add(answers_group(nonce), await _inbox())
+    await get_channel_layer().group_add(answers_group(nonce), await process_inbox())
     try:
         call = _streaming_call(nonce)
         if call is not None:
@@ -172,7 +188,7 @@ async def client_request(nonce: str, method: str, params: dict[str, Any], *, tim
     finally:
         _pending.pop(request_id, None)
         if not any(waiting_nonce == nonce for waiting_nonce, _ in _pending.values()):
-            await asyncio.shield(get_channel_layer().group_discard(answers_group(nonce), await _inbox()))
+            await asyncio.shield(get_channel_layer().group_discard(answers_group(nonce), await process_inbox()))
 
 
 def _resolve(nonce: str, message: dict[str, Any]) -> bool:

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_SERVER = ROOT / "tests" / "fixtures" / "upstream_server.py"
 # The conformance suite's fixtures: sampling, elicitation, logging, progress, subscriptions and MRTR tools.
 CONFORMANCE_SERVER = ROOT / "tests" / "fixtures" / "conformance_server.py"
+STATEFUL_SERVER = ROOT / "tests" / "fixtures" / "stateful_server.py"
 
 
 def free_port() -> int:

@@ -148,3 +148,87 @@ async def test_a_sampling_request_relayed_through_one_process_is_answered_throug
                 assert (await on_first.post(reply)).status_code == 202
                 result = (await asyncio.wait_for(answered, 15)).json()["result"]
     assert result["content"][0]["text"] == "LLM response: Hello"
+
+
+async def _published_stateful(stateful_upstream, slug: str):
+    from catalog.models import Upstream
+
+    return await sync_to_async(upstream_published)(
+        email=f"{slug}@example.com", url=stateful_upstream.url, name=slug, server_slug=slug,
+        session_binding=Upstream.SessionBinding.CLIENT_SESSION,
+    )
+
+
+async def _count(base: str, token: str, session_id: str, slug: str) -> str:
+    async with raw_session(f"{base}/servers/{slug}/mcp", token, initialize=False) as client:
+        client.session_id = session_id
+        response = await client.post(client.request("tools/call", {"name": f"{slug}__count", "arguments": {}}))
+    assert response.status_code == 200, response.text
+    return response.json()["result"]["content"][0]["text"]
+
+
+async def test_a_bound_upstream_session_is_one_session_whichever_process_gets_the_call(two_gateways, stateful_upstream):
+    """The counter lives in the upstream session: alternating processes still count on the one session, owned by
+    the process that opened it and reached from the other through the channel layer."""
+    first, second = two_gateways
+    published = await _published_stateful(stateful_upstream, "counted")
+    async with raw_session(f"{first}/servers/counted/mcp", published.token) as client:
+        session_id = client.session_id
+    counts = [await _count(base, published.token, session_id, "counted") for base in (first, second, first, second)]
+    assert counts == ["1", "2", "3", "4"]
+
+
+async def test_server_requests_of_a_call_forwarded_to_the_owner_reach_the_client(two_gateways, stateful_upstream):
+    """A owns the bound session; a call POSTed to B runs there, and its sampling and elicitation requests come back
+    on B's response stream; the client's answers (POSTed to A and to B) reach the upstream through A."""
+    import json
+
+    first, second = two_gateways
+    published = await _published_stateful(stateful_upstream, "asker")
+    async with raw_session(f"{first}/servers/asker/mcp", published.token, initialize=False) as on_first:
+        initialized = await on_first.post(on_first.request("initialize", {
+            "protocolVersion": "2025-11-25", "capabilities": {"sampling": {}, "elicitation": {}},
+            "clientInfo": {"name": "tests", "version": "1"},
+        }))
+        on_first.session_id = initialized.headers["mcp-session-id"]
+        assert await _count(first, published.token, on_first.session_id, "asker") == "1"  # A opens and owns it
+        headers = {**on_first.headers, "Mcp-Session-Id": on_first.session_id}
+        call = on_first.request("tools/call", {"name": "asker__ask", "arguments": {"question": "Hi?"}})
+        asked, answer_to = [], iter((first, second))
+        async with on_first.http.stream("POST", f"{second}/servers/asker/mcp", json=call, headers=headers) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            async with asyncio.timeout(20):
+                async for line in stream.aiter_lines():
+                    if not line.startswith("data: "):
+                        continue
+                    message = json.loads(line.removeprefix("data: "))
+                    if "result" in message or "error" in message:
+                        final = message
+                        break
+                    asked.append(message["method"])
+                    if message["method"] == "sampling/createMessage":
+                        result = {"role": "assistant", "content": {"type": "text", "text": "Hello"}, "model": "m"}
+                    else:
+                        result = {"action": "accept", "content": {"name": "Ann"}}
+                    reply = {"jsonrpc": "2.0", "id": message["id"], "result": result}
+                    posted = await on_first.http.post(f"{next(answer_to)}/servers/asker/mcp", json=reply, headers=headers)
+                    assert posted.status_code == 202
+    assert asked == ["sampling/createMessage", "elicitation/create"]
+    assert final["result"]["content"][0]["text"] == 'model=Hello user=accept:{"name": "Ann"}'
+    assert await _count(second, published.token, on_first.session_id, "asker") == "2"
+
+
+async def test_a_bound_session_whose_owner_is_gone_is_taken_over(two_gateways, stateful_upstream, tmp_path):
+    """The owner process stops; the next call waits GATEHOUSE_SESSION_OWNER_TIMEOUT_SECONDS for it, then opens a
+    fresh upstream session where it landed (the counter starts again)."""
+    from django.db import connection
+
+    first, _ = two_gateways
+    published = await _published_stateful(stateful_upstream, "orphaned")
+    with gatehouse_server(connection.settings_dict, tmp_path / "owner.log") as owner:
+        async with raw_session(f"{owner}/servers/orphaned/mcp", published.token) as client:
+            session_id = client.session_id
+        assert await _count(owner, published.token, session_id, "orphaned") == "1"
+        assert await _count(first, published.token, session_id, "orphaned") == "2"
+    assert await _count(first, published.token, session_id, "orphaned") == "1"
+    assert await _count(first, published.token, session_id, "orphaned") == "2"

@@ -263,6 +263,9 @@ GATEHOUSE_SSE_KEEPALIVE_SECONDS = env_int("GATEHOUSE_SSE_KEEPALIVE_SECONDS", 15,
 GATEHOUSE_LIST_CHANGED_SECONDS = env_int("GATEHOUSE_LIST_CHANGED_SECONDS", 2, minimum=1)
 # An upstream session bound to one client session closes after this long without a call.
 GATEHOUSE_BOUND_SESSION_IDLE_SECONDS = env_int("GATEHOUSE_BOUND_SESSION_IDLE_SECONDS", 300, minimum=5)
+# A call for a bound session owned by another process waits this long for the owner to take it; an owner that does
+# not (process gone) loses the session to the caller's process, which opens a fresh one.
+GATEHOUSE_SESSION_OWNER_TIMEOUT_SECONDS = env_int("GATEHOUSE_SESSION_OWNER_TIMEOUT_SECONDS", 2, minimum=1)
 # A stdio upstream's process is stopped after this long without a call (started again on the next one), and a
 # command that fails to start is retried after 1, 2, 4 … up to the maximum seconds.
 GATEHOUSE_STDIO_IDLE_SECONDS = env_int("GATEHOUSE_STDIO_IDLE_SECONDS", 600, minimum=5)

@@ -8,10 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from mcp import types
-from mcp.shared.exceptions import MCPError
-from mcp.types import PromptReference, ResourceTemplateReference
-from mcp_types import HEADER_MISMATCH
 
 from catalog.snapshot import CatalogSnapshot, Route
 from config.metrics import mcp_request_observed
@@ -22,6 +18,7 @@ from proxy.protocol.calls import DownstreamCall
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
 from proxy.sessions import McpSession
 from proxy.upstream.errors import UpstreamError
+from proxy.upstream.operations import UpstreamOperation
 from proxy.upstream.pool import Operation, upstream_pool
 from proxy.upstream.rest import rest_call
 from teams.principal import Principal
@@ -118,12 +115,9 @@ async def _upstream_raw(ctx: CallContext, route: Route, operation: Operation) ->
         raise JsonRpcError(exc.code, str(exc), data=exc.data) from None
 
 
-# One round of a request that may need input: (client, inputResponses, upstream requestState) → result.
-Round = Callable[[Any, dict[str, Any] | None, str | None], Awaitable[Any]]
-
-
 async def _interactive(
-    ctx: CallContext, route: Route, binding: input_required.RequestBinding, params: dict[str, Any], send: Round
+    ctx: CallContext, route: Route, binding: input_required.RequestBinding, params: dict[str, Any],
+    operation: UpstreamOperation,
 ) -> dict[str, Any]:
     """A request the upstream may answer with ``input_required``: passed through, sealed, to a stateless client;
     bridged into server→client requests for a handshake-era one (see proxy.protocol.input_required)."""
@@ -133,7 +127,7 @@ async def _interactive(
     state = input_required.state_open(binding, params["requestState"]) if "requestState" in params else None
 
     async def attempt(responses: dict[str, Any] | None, state: str | None) -> dict[str, Any]:
-        return await _upstream_raw(ctx, route, lambda client: send(client, responses, state))
+        return await _upstream_raw(ctx, route, operation.retried(responses, state))
 
     result = await attempt(responses, state)
     if not input_required.is_input_required(result):
@@ -181,33 +175,9 @@ async def tools_call(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]
             return await rest_call(route.upstream, route.rest, arguments)
         except UpstreamError as exc:
             raise JsonRpcError(exc.code, str(exc), data=exc.data) from None
-    progress = ctx.call.progress if ctx.call is not None and ctx.call.progress_token is not None else None
-
-    async def send(client, responses, state):
-        async def call():
-            return await client.session.call_tool(
-                route.original_name, arguments, progress_callback=progress, input_responses=responses,
-                request_state=state, allow_input_required=True, allow_claimed=True,
-            )
-        try:
-            return await call()
-        except MCPError as exc:
-            # A 2026-07-28 upstream checks Mcp-Param-* headers the session derives from the tool's listing.
-            if exc.code != HEADER_MISMATCH:
-                raise
-            await _relist_tools(client)
-            return await call()
-
+    operation = UpstreamOperation("tools/call", {"name": route.original_name, "arguments": arguments}, ctx.call)
     binding = input_required.RequestBinding(ctx.principal, "tools/call", name, arguments)
-    return await _interactive(ctx, route, binding, params, send)
-
-
-async def _relist_tools(client) -> None:
-    cursor = None
-    for _ in range(100):
-        cursor = (await client.session.list_tools(params=types.PaginatedRequestParams(cursor=cursor))).next_cursor
-        if cursor is None:
-            return
+    return await _interactive(ctx, route, binding, params, operation)
 
 
 async def prompts_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -221,9 +191,8 @@ async def prompts_get(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any
     if route is None:
         raise JsonRpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
     binding = input_required.RequestBinding(ctx.principal, "prompts/get", name, arguments)
-    return await _interactive(ctx, route, binding, params, lambda client, responses, state: client.session.get_prompt(
-        route.original_name, arguments, input_responses=responses, request_state=state, allow_input_required=True,
-    ))
+    operation = UpstreamOperation("prompts/get", {"name": route.original_name, "arguments": arguments}, ctx.call)
+    return await _interactive(ctx, route, binding, params, operation)
 
 
 async def resources_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -240,9 +209,8 @@ async def resources_read(ctx: CallContext, params: dict[str, Any]) -> dict[str, 
     if route is None:
         raise JsonRpcError(RESOURCE_NOT_FOUND, "Resource not found", data={"uri": uri})
     binding = input_required.RequestBinding(ctx.principal, "resources/read", uri, None)
-    return await _interactive(ctx, route, binding, params, lambda client, responses, state: client.session.read_resource(
-        route.original_name, input_responses=responses, request_state=state, allow_input_required=True,
-    ))
+    operation = UpstreamOperation("resources/read", {"uri": route.original_name}, ctx.call)
+    return await _interactive(ctx, route, binding, params, operation)
 
 
 async def _subscription(ctx: CallContext, params: dict[str, Any], subscribe: bool) -> dict[str, Any]:
@@ -255,11 +223,8 @@ async def _subscription(ctx: CallContext, params: dict[str, Any], subscribe: boo
             METHOD_NOT_FOUND,
             f"Resource subscriptions are not available for {uri}: its upstream is not bound per client session.",
         )
-    if subscribe:
-        upstream_request = types.SubscribeRequest(params=types.SubscribeRequestParams(uri=route.original_name))
-    else:
-        upstream_request = types.UnsubscribeRequest(params=types.UnsubscribeRequestParams(uri=route.original_name))
-    return await _upstream(ctx, route, lambda client: client.session.send_request(upstream_request, types.EmptyResult))
+    method = "resources/subscribe" if subscribe else "resources/unsubscribe"
+    return await _upstream(ctx, route, UpstreamOperation(method, {"uri": route.original_name}, ctx.call))
 
 
 async def resources_subscribe(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -289,15 +254,18 @@ async def completion_complete(ctx: CallContext, params: dict[str, Any]) -> dict[
     context_arguments = _string_map(context, "arguments") if isinstance(context, dict) else None
     if ref.get("type") == "ref/prompt":
         route = ctx.snapshot.prompts.get(_string(ref, "name"))
-        upstream_ref = PromptReference(type="ref/prompt", name=route.original_name) if route else None
+        upstream_ref = {"type": "ref/prompt", "name": route.original_name} if route else None
     elif ref.get("type") == "ref/resource":
         route = ctx.snapshot.template_route(_string(ref, "uri"))
-        upstream_ref = ResourceTemplateReference(type="ref/resource", uri=route.original_name) if route else None
+        upstream_ref = {"type": "ref/resource", "uri": route.original_name} if route else None
     else:
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: 'ref.type' must be 'ref/prompt' or 'ref/resource'.")
     if route is None:
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown completion reference.")
-    return await _upstream(ctx, route, lambda client: client.complete(upstream_ref, argument, context_arguments))
+    operation = UpstreamOperation(
+        "completion/complete", {"ref": upstream_ref, "argument": argument, "contextArguments": context_arguments}, ctx.call
+    )
+    return await _upstream(ctx, route, operation)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -28,6 +28,8 @@ from config.metrics import upstream_call_observed
 from proxy.protocol.calls import ClientFeatures, DownstreamCall
 from proxy.upstream.breaker import breaker_admit, breaker_trial_done
 from proxy.upstream.callbacks import advertised_callbacks, session_callbacks, upstream_notifications
+from proxy import relay
+from proxy.upstream import owners
 from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
@@ -202,9 +204,16 @@ class UpstreamPool:
         """Forget a broken session at once; its teardown runs in the background so the caller is not held."""
         if self._sessions.get(pooled.key) is pooled:
             del self._sessions[pooled.key]
+            if pooled.bound:
+                owners.owner_release(pooled.key, relay.process_inbox_name())
         closing = asyncio.create_task(pooled.close())
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
+
+    def bound_session(self, key: tuple) -> PooledSession | None:
+        """The session bound to a client session under ``key`` if this pool holds it."""
+        pooled = self._sessions.get(key)
+        return pooled if pooled is not None and pooled.bound else None
 
     def release_client_session(self, nonce: str) -> None:
         """The client session ended: close the upstream sessions bound to it."""
@@ -251,6 +260,13 @@ class UpstreamPool:
     async def _request(
         self, target: UpstreamTarget, operation: Operation, call: DownstreamCall | None
     ) -> dict[str, Any]:
+        if call is not None and call.session_nonce is not None and target.bound_to_client_session:
+            key = (*target.pool_key, call.session_nonce)
+            if key not in self._sessions:
+                # Not held here (yet): another process may own this client session's upstream session.
+                result = await owners.forwarded(target, key, operation, call)
+                if result is not None:
+                    return result
         for attempt in (1, 2):
             pooled = self._session(target, call)
             starting = not pooled.is_open
