@@ -12,7 +12,7 @@ from django.conf import settings
 from catalog.snapshot import CatalogSnapshot, Route
 from config.metrics import mcp_request_observed
 from proxy import relay
-from proxy.protocol import input_required, versions
+from proxy.protocol import holds, input_required, versions
 from proxy.protocol.admission import admitted
 from proxy.protocol.calls import DownstreamCall
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
@@ -124,7 +124,19 @@ async def _interactive(
     responses = params.get("inputResponses")
     if responses is not None and not isinstance(responses, dict):
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: 'inputResponses' must be an object.")
-    state = input_required.state_open(binding, params["requestState"]) if "requestState" in params else None
+    state, hold = input_required.state_open_held(binding, params["requestState"]) if "requestState" in params else (
+        None, None)
+    if hold is not None or (ctx.session is None and await holds.holding_needed(route.upstream, ctx.call)):
+        # A handshake-era upstream's server→client requests, turned into rounds of input_required (holds).
+        try:
+            result = await holds.held_round(route.upstream, binding, operation, ctx.call, hold, responses)
+        except UpstreamError as exc:
+            raise JsonRpcError(exc.code, str(exc), data=exc.data) from None
+        asking = input_required.is_input_required(result)
+        result = _relayed(result)
+        if asking:
+            result["resultType"] = "input_required"
+        return result
 
     async def attempt(responses: dict[str, Any] | None, state: str | None) -> dict[str, Any]:
         return await _upstream_raw(ctx, route, operation.retried(responses, state))

@@ -56,13 +56,21 @@ def is_input_required(result: dict[str, Any]) -> bool:
     return result.get("resultType") == "input_required"
 
 
-def state_seal(binding: RequestBinding, upstream_state: str | None) -> str:
+def state_seal(binding: RequestBinding, upstream_state: str | None, *, hold: dict[str, str] | None = None) -> str:
+    """``hold`` names a held upstream call (proxy.protocol.holds): its owner process and id."""
     payload = {"s": upstream_state, "x": int(time.time()) + STATE_TTL_SECONDS, "j": secrets.token_urlsafe(12)}
+    if hold is not None:
+        payload["h"] = hold
     return seal(json.dumps(payload), purpose=binding.purpose)
 
 
 def state_open(binding: RequestBinding, sealed: Any) -> str | None:
     """The upstream's state inside ``sealed``; raises -32602 unless it is genuine, ours, live and unused."""
+    return state_open_held(binding, sealed)[0]
+
+
+def state_open_held(binding: RequestBinding, sealed: Any) -> tuple[str | None, dict[str, str] | None]:
+    """The upstream's state and the held call inside ``sealed`` (see state_open)."""
     if not isinstance(sealed, str) or len(sealed) > 65_536:
         raise JsonRpcError(INVALID_PARAMS, _REFUSED)
     try:
@@ -71,7 +79,7 @@ def state_open(binding: RequestBinding, sealed: Any) -> str | None:
         raise JsonRpcError(INVALID_PARAMS, _REFUSED) from None
     if payload["x"] < time.time() or not process_cache().add(_USED_PREFIX + payload["j"], 1, STATE_TTL_SECONDS):
         raise JsonRpcError(INVALID_PARAMS, _REFUSED)
-    return payload["s"]
+    return payload["s"], payload.get("h")
 
 
 def passed_through(binding: RequestBinding, result: dict[str, Any]) -> dict[str, Any]:

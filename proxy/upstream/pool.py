@@ -210,6 +210,11 @@ class UpstreamPool:
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
 
+    async def protocol_version(self, target: UpstreamTarget, call: DownstreamCall | None) -> str:
+        """The protocol version the upstream speaks on the session ``call`` would use (opened if need be)."""
+        pooled = self._session(target, call)
+        return (await pooled.client()).protocol_version
+
     def bound_session(self, key: tuple) -> PooledSession | None:
         """The session bound to a client session under ``key`` if this pool holds it."""
         pooled = self._sessions.get(key)
