@@ -232,3 +232,29 @@ async def test_a_bound_session_whose_owner_is_gone_is_taken_over(two_gateways, s
         assert await _count(first, published.token, session_id, "orphaned") == "2"
     assert await _count(first, published.token, session_id, "orphaned") == "1"
     assert await _count(first, published.token, session_id, "orphaned") == "2"
+
+
+async def test_a_held_call_is_resumed_through_another_process(two_gateways, stateful_upstream):
+    """A stateless client's call to a handshake-era upstream is held on A; its retries, POSTed to B, reach the
+    held call through the channel layer until it finishes."""
+    first, second = two_gateways
+    published = await sync_to_async(upstream_published)(
+        email="held@example.com", url=stateful_upstream.url, name="old", server_slug="heldout",
+    )
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {"sampling": {}, "elicitation": {}}}
+    headers = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "old__ask"}
+    answers = iter(({"role": "assistant", "content": {"type": "text", "text": "Hello"}, "model": "m"},
+                    {"action": "accept", "content": {"name": "Ann"}}))
+    params = {"name": "old__ask", "arguments": {"question": "Hi?"}, "_meta": meta}
+    async with raw_session(f"{first}/servers/heldout/mcp", published.token, initialize=False) as client:
+        result = (await client.post(client.request("tools/call", params), **headers)).json()["result"]
+        asked = []
+        while result["resultType"] == "input_required":
+            [(key, request)] = result["inputRequests"].items()
+            asked.append(request["method"])
+            retry = {**params, "inputResponses": {key: next(answers)}, "requestState": result["requestState"]}
+            client.url = f"{second}/servers/heldout/mcp"
+            result = (await client.post(client.request("tools/call", retry), **headers)).json()["result"]
+    assert asked == ["sampling/createMessage", "elicitation/create"]
+    assert result["content"][0]["text"] == 'model=Hello user=accept:{"name": "Ann"}'
