@@ -258,3 +258,27 @@ async def test_a_held_call_is_resumed_through_another_process(two_gateways, stat
             result = (await client.post(client.request("tools/call", retry), **headers)).json()["result"]
     assert asked == ["sampling/createMessage", "elicitation/create"]
     assert result["content"][0]["text"] == 'model=Hello user=accept:{"name": "Ann"}'
+
+
+async def test_cancelling_a_call_forwarded_to_the_owner_cancels_it_upstream(two_gateways, stateful_upstream):
+    first, second = two_gateways
+    published = await _published_stateful(stateful_upstream, "lingering")
+    async with raw_session(f"{first}/servers/lingering/mcp", published.token) as client:
+        assert await _count(first, published.token, client.session_id, "lingering") == "1"  # A owns the session
+
+        async def cancelled_so_far() -> int:
+            call = client.request("tools/call", {"name": "lingering__cancellations", "arguments": {}})
+            return int((await client.post(call)).json()["result"]["content"][0]["text"])
+
+        before = await cancelled_so_far()
+        client.url = f"{second}/servers/lingering/mcp"
+        call = client.request("tools/call", {"name": "lingering__linger", "arguments": {"seconds": 30}})
+        lingering = asyncio.create_task(client.post(call))
+        await asyncio.sleep(1.5)  # forwarded to A, running upstream
+        cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": call["id"]}}
+        assert (await client.post(cancel)).status_code == 202
+        async with asyncio.timeout(10):
+            while await cancelled_so_far() == before:
+                await asyncio.sleep(0.2)
+        lingering.cancel()
+        assert await cancelled_so_far() == before + 1
