@@ -29,6 +29,7 @@ from proxy import relay
 from proxy.protocol import input_required
 from proxy.protocol.calls import DownstreamCall
 from proxy.protocol.jsonrpc import INVALID_PARAMS, JsonRpcError
+from proxy.upstream.breaker import CLOSED, breaker_state
 from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from proxy.upstream.operations import UpstreamOperation
@@ -79,6 +80,8 @@ async def holding_needed(target: UpstreamTarget, call: DownstreamCall | None) ->
     """A stateless call from a client that can answer server→client requests, to a handshake-era upstream."""
     if call is None or call.session_nonce is not None or not call.features.bits:
         return False
+    if breaker_state(target.id) != CLOSED:
+        return False  # the call itself fails fast
     try:
         version = await upstream_pool().protocol_version(target, call)
     except UpstreamError:

@@ -6,7 +6,8 @@ dropped and opened again on the next call; a call that failed before reaching th
 
 An upstream bound per client session gets one session per (upstream, client session) instead, whose server→client
 traffic is relayed to that client; it closes when the client session ends or after it has idled for
-``GATEHOUSE_BOUND_SESSION_IDLE_SECONDS``.
+``GATEHOUSE_BOUND_SESSION_IDLE_SECONDS``. Such a session lives in one process; calls for it landing elsewhere are
+forwarded there (proxy.upstream.owners).
 """
 from __future__ import annotations
 
@@ -25,11 +26,11 @@ from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST
 
 from catalog.snapshot import UpstreamTarget
 from config.metrics import upstream_call_observed
+from proxy import relay
 from proxy.protocol.calls import ClientFeatures, DownstreamCall
+from proxy.upstream import owners
 from proxy.upstream.breaker import breaker_admit, breaker_trial_done
 from proxy.upstream.callbacks import advertised_callbacks, session_callbacks, upstream_notifications
-from proxy import relay
-from proxy.upstream import owners
 from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
@@ -213,6 +214,8 @@ class UpstreamPool:
     async def protocol_version(self, target: UpstreamTarget, call: DownstreamCall | None) -> str:
         """The protocol version the upstream speaks on the session ``call`` would use (opened if need be)."""
         pooled = self._session(target, call)
+        if not pooled.is_open:
+            self._check_restart_backoff(target)
         return (await pooled.client()).protocol_version
 
     def bound_session(self, key: tuple) -> PooledSession | None:
