@@ -254,6 +254,8 @@ SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
 # Gatehouse itself.
 GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS = env_int("GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS", 30, minimum=1)
 GATEHOUSE_MCP_MAX_BODY_BYTES = env_int("GATEHOUSE_MCP_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
+# An upstream's tool result, resource contents or prompt over this many bytes (as JSON) is answered with an error.
+GATEHOUSE_MAX_RESULT_BYTES = env_int("GATEHOUSE_MAX_RESULT_BYTES", 8 * 1024 * 1024, minimum=1024)
 GATEHOUSE_MCP_SESSION_TTL_SECONDS = env_int("GATEHOUSE_MCP_SESSION_TTL_SECONDS", 24 * 3600, minimum=60)
 GATEHOUSE_PRINCIPAL_CACHE_SECONDS = env_int("GATEHOUSE_PRINCIPAL_CACHE_SECONDS", 300, minimum=1)
 GATEHOUSE_TOOLS_PAGE_SIZE = env_int("GATEHOUSE_TOOLS_PAGE_SIZE", 100, minimum=1)

@@ -20,6 +20,7 @@ from proxy.protocol import input_required, versions
 from proxy.protocol.admission import admitted
 from proxy.protocol.calls import DownstreamCall
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
+from proxy.protocol.result_cap import capped_answer
 from proxy.sessions import McpSession
 from proxy.upstream.errors import UpstreamError
 from proxy.upstream.pool import Operation, upstream_pool
@@ -327,7 +328,7 @@ async def handle_request(ctx: CallContext, method: str, params: dict[str, Any]) 
     try:
         with mcp_request_observed(ctx.snapshot.server_slug, method, tool, ctx.session):
             async with admitted(ctx.principal, method, params):  # rate limits and in-flight calls per token
-                result = await handler(ctx, params)
+                result = capped_answer(method, await handler(ctx, params))
                 outcome = "allowed"
                 return result
     finally:

@@ -1,0 +1,54 @@
+"""The size cap on what an upstream answers (tool results, resource contents, prompt renders, completions).
+
+An answer over ``GATEHOUSE_MAX_RESULT_BYTES`` (measured as its compact JSON encoding, the form it is relayed in)
+becomes the JSON-RPC error ``RESULT_TOO_LARGE`` instead of being relayed; the client's session and the pooled
+upstream session are untouched, so the next call works as before.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+
+from proxy.protocol.jsonrpc import JsonRpcError
+
+# Implementation-defined server error; 13 as in HTTP 413 (Content Too Large).
+RESULT_TOO_LARGE = -32013
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
+def result_size(result: Any) -> int:
+    """The UTF-8 length of ``result``'s compact JSON encoding."""
+    text = _encode(result)
+    # One character is at most 4 UTF-8 bytes: most answers are decided without encoding the text.
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def result_capped(result: dict[str, Any], *, what: str) -> dict[str, Any]:
+    """``result`` unchanged, or JsonRpcError(RESULT_TOO_LARGE) when it exceeds the cap."""
+    cap = settings.GATEHOUSE_MAX_RESULT_BYTES
+    size = result_size(result)
+    if size > cap:
+        raise JsonRpcError(
+            RESULT_TOO_LARGE,
+            f"The upstream's {what} is {size} bytes, over this gateway's limit of {cap} bytes.",
+            data={"size": size, "limit": cap},
+        )
+    return result
+
+
+# The methods whose answer comes from an upstream, and what the error calls that answer.
+_CAPPED = {
+    "tools/call": "tool result",
+    "resources/read": "resource contents",
+    "prompts/get": "prompt",
+    "completion/complete": "completion",
+}
+
+
+def capped_answer(method: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The handler's answer to ``method``, capped when it is relayed from an upstream."""
+    what = _CAPPED.get(method)
+    return result if what is None else result_capped(result, what=what)
