@@ -34,6 +34,15 @@ def www_authenticate() -> str:
     return f'{value}, resource_metadata="{base}{METADATA_PATH}"' if base else value
 
 
+def authorization_servers() -> list[str]:
+    """The issuers a client may get a token from: the configured list, and the external issuer whose access tokens
+    Gatehouse accepts (OAUTH_ISSUER, tokens.oauth_issuer)."""
+    servers = list(settings.GATEHOUSE_AUTHORIZATION_SERVERS)
+    if settings.OAUTH_ISSUER and settings.OAUTH_ISSUER not in servers:
+        servers.append(settings.OAUTH_ISSUER)
+    return servers
+
+
 def _text(body: str) -> HttpResponse:
     return HttpResponse(body, content_type="text/plain; charset=utf-8")
 
@@ -69,7 +78,7 @@ def protected_resource_metadata(request: HttpRequest, resource_path: str = "") -
     base = public_url(request)
     document = {
         "resource": f"{base}/{resource_path}" if resource_path else base,
-        "authorization_servers": list(settings.GATEHOUSE_AUTHORIZATION_SERVERS),
+        "authorization_servers": authorization_servers(),
         "bearer_methods_supported": ["header"],
         "resource_name": "Gatehouse",
     }
