@@ -27,9 +27,12 @@ def public_url(request: HttpRequest | None = None) -> str:
     return ""
 
 
-def www_authenticate() -> str:
-    """The ``WWW-Authenticate`` value of an MCP 401: where a client finds how to obtain a token (RFC 9728 §5.1)."""
-    value = 'Bearer realm="gatehouse", error="invalid_token"'
+def www_authenticate(*, error: str = "invalid_token", scope: str = "") -> str:
+    """The ``WWW-Authenticate`` value of an MCP 401 (or, with ``error="insufficient_scope"``, 403): where a client
+    finds how to obtain a token (RFC 9728 §5.1) and, for a 403, which scope it needs (RFC 6750 §3.1)."""
+    value = f'Bearer realm="gatehouse", error="{error}"'
+    if scope:
+        value += f', scope="{scope}"'
     base = public_url()
     return f'{value}, resource_metadata="{base}{METADATA_PATH}"' if base else value
 

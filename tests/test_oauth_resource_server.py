@@ -175,3 +175,21 @@ async def test_a_key_rotation_is_picked_up(catalog, closed_pool, accepting):
 def test_the_metadata_lists_the_issuer(accepting):
     document = Client().get(f"{METADATA_PATH}/mcp").json()
     assert accepting.issuer in document["authorization_servers"]
+
+
+async def test_a_token_without_the_mcp_scope_gets_insufficient_scope(catalog, closed_pool, accepting, settings):
+    settings.GATEHOUSE_PUBLIC_URL = RESOURCE
+    answer = await _tools_call(accepting.token(scope="servers.read"))
+    assert answer["status"] == 403
+    challenge = answer["headers"]["www-authenticate"]
+    assert 'error="insufficient_scope"' in challenge and 'scope="mcp"' in challenge
+    assert f'resource_metadata="{RESOURCE}/.well-known/oauth-protected-resource"' in challenge
+
+
+@pytest.mark.django_db
+def test_the_api_honours_the_token_scope(accepting):
+    UserFactory(email="proxy-owner@example.com")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {accepting.token(scope='servers.read')}")
+    assert client.get("/api/v1/servers/").status_code == 200
+    refused = client.get("/api/v1/upstreams/")
+    assert refused.status_code == 403 and refused.json()["scope"] == "upstreams.read"
