@@ -42,7 +42,7 @@ class UpstreamForm(forms.ModelForm):
         model = Upstream
         fields = [
             "name", "slug", "url", "command", "args", "transport", "auth_type", "owner", "team", "visibility",
-            "enabled", "timeout_seconds", "session_binding",
+            "enabled", "timeout_seconds", "session_binding", "header_passthrough",
         ]
 
     def credentials(self) -> dict | None:
@@ -94,6 +94,7 @@ class UpstreamAdmin(PrincipalScopedAdmin):
         (None, {"fields": ["name", "slug", "transport", "url", "enabled", "timeout_seconds", "session_binding"]}),
         ("Local command (stdio transport)", {"fields": ["command", "args", "stdio_env"]}),
         ("Sharing", {"fields": ["owner", "team", "visibility"]}),
+        ("Header passthrough (GATEHOUSE_HEADER_PASSTHROUGH)", {"fields": ["header_passthrough"]}),
         ("Upstream credentials (write-only)", {
             "fields": ["auth_type", "has_credentials", "bearer_token", "basic_username", "basic_password",
                        "custom_headers"],

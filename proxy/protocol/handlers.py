@@ -23,6 +23,7 @@ from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcErro
 from proxy.protocol.result_cap import capped_answer
 from proxy.sessions import McpSession
 from proxy.upstream.errors import UpstreamError
+from proxy.upstream.passthrough import target_for_call
 from proxy.upstream.pool import Operation, upstream_pool
 from proxy.upstream.rest import rest_call
 from teams.principal import Principal
@@ -114,7 +115,7 @@ async def _upstream(ctx: CallContext, route: Route, operation: Operation) -> dic
 
 async def _upstream_raw(ctx: CallContext, route: Route, operation: Operation) -> dict[str, Any]:
     try:
-        return await upstream_pool().request(route.upstream, operation, ctx.call)
+        return await upstream_pool().request(target_for_call(route.upstream), operation, ctx.call)
     except UpstreamError as exc:
         raise JsonRpcError(exc.code, str(exc), data=exc.data) from None
 
@@ -179,7 +180,7 @@ async def tools_call(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]
     if route.rest is not None:
         # A REST upstream's tool is one HTTP request, not an MCP session (proxy.upstream.rest).
         try:
-            return await rest_call(route.upstream, route.rest, arguments)
+            return await rest_call(target_for_call(route.upstream), route.rest, arguments)
         except UpstreamError as exc:
             raise JsonRpcError(exc.code, str(exc), data=exc.data) from None
     progress = ctx.call.progress if ctx.call is not None and ctx.call.progress_token is not None else None
