@@ -22,21 +22,45 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circ
 def result_size(result: Any) -> int:
     """The UTF-8 length of ``result``'s compact JSON encoding."""
     text = _encode(result)
-    # One character is at most 4 UTF-8 bytes: most answers are decided without encoding the text.
     return len(text) if text.isascii() else len(text.encode())
 
 
+def _bounds(value: Any) -> tuple[int, int]:
+    """Lower and upper bounds of ``value``'s compact JSON size, in time proportional to the number of values, not
+    their bytes (``len`` of a string is O(1)): a character takes 1 to 6 bytes (UTF-8, or a \\u escape)."""
+    if isinstance(value, str):
+        return len(value) + 2, 6 * len(value) + 2
+    if isinstance(value, dict):
+        low = high = 1 + len(value)  # braces, colons and commas
+        for key, item in value.items():
+            key_low, key_high = _bounds(key) if isinstance(key, str) else (3, 26)
+            item_low, item_high = _bounds(item)
+            low, high = low + key_low + item_low, high + key_high + item_high
+        return low, high
+    if isinstance(value, list | tuple):
+        low = high = 1 + max(len(value), 1)
+        for item in value:
+            item_low, item_high = _bounds(item)
+            low, high = low + item_low, high + item_high
+        return low, high
+    return 1, 32  # numbers, true, false, null
+
+
 def result_capped(result: dict[str, Any], *, what: str) -> dict[str, Any]:
-    """``result`` unchanged, or JsonRpcError(RESULT_TOO_LARGE) when it exceeds the cap."""
+    """``result`` unchanged, or JsonRpcError(RESULT_TOO_LARGE) when it exceeds the cap.
+
+    The hot path only walks the result's structure: the exact size is computed when the bounds straddle the cap."""
     cap = settings.GATEHOUSE_MAX_RESULT_BYTES
+    if _bounds(result)[1] <= cap:
+        return result
     size = result_size(result)
-    if size > cap:
-        raise JsonRpcError(
-            RESULT_TOO_LARGE,
-            f"The upstream's {what} is {size} bytes, over this gateway's limit of {cap} bytes.",
-            data={"size": size, "limit": cap},
-        )
-    return result
+    if size <= cap:
+        return result
+    raise JsonRpcError(
+        RESULT_TOO_LARGE,
+        f"The upstream's {what} is {size} bytes, over this gateway's limit of {cap} bytes.",
+        data={"size": size, "limit": cap},
+    )
 
 
 # The methods whose answer comes from an upstream, and what the error calls that answer.

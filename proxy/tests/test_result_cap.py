@@ -54,3 +54,15 @@ async def test_oversized_resource_contents_are_an_error(full):
     assert refused["error"]["code"] == RESULT_TOO_LARGE and "resource contents" in refused["error"]["message"]
     answered = await _answer(full, "resources/read", {"uri": "fixture://items/beta"})
     assert answered["result"]["contents"][0]["text"] == "item beta"
+
+
+@pytest.mark.parametrize("value", [
+    {"content": [{"type": "text", "text": "plain"}], "isError": False},
+    {"text": "é€😀", "escapes": "\n\t\"\\\x00\x1f", "numbers": [0, -1, 2.5e300, None, True]},
+    {"nested": [[{}], [], {"k": [1]}]},
+])
+def test_the_structural_bounds_hold_the_exact_size(value):
+    from proxy.protocol.result_cap import _bounds, result_size
+
+    low, high = _bounds(value)
+    assert low <= result_size(value) <= high
