@@ -11,6 +11,7 @@ from django.urls import path
 
 from catalog import services
 from catalog.models import RestEndpoint
+from catalog.passthrough import PassthroughError, allowlist_clean
 from catalog.rest import RestDefinitionError, definition_clean
 from catalog.composition import KINDS, EntryKind, composition_check
 from catalog.health_services import upstream_health_interval_set
@@ -55,6 +56,15 @@ class UpstreamForm(forms.ModelForm):
         if auth_type == Upstream.AuthType.HEADERS and data.get("custom_headers"):
             return {"headers": self._headers()}
         return None
+
+    def clean_header_passthrough(self) -> list[str]:
+        names = self.cleaned_data.get("header_passthrough") or []
+        if not isinstance(names, list):
+            raise ValidationError("A JSON list of header names, e.g. [\"X-Tenant\"].")
+        try:
+            return allowlist_clean(names)
+        except PassthroughError as exc:
+            raise ValidationError(str(exc)) from None
 
     def env(self) -> dict | None:
         return self._json_object("stdio_env", "The environment") if self.cleaned_data.get("stdio_env") else None
