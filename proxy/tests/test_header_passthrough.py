@@ -140,3 +140,24 @@ def test_the_allowlist_refuses_forbidden_names(transactional_db, echo_upstream):
     with pytest.raises(CatalogError, match="never passed"):
         catalog_services.upstream_create(owner=owner, name="bad", url=echo_upstream.url,
                                          header_passthrough=["Authorization"])
+
+
+async def test_websocket_calls_forward_the_handshake_headers(echo_catalog, passthrough, closed_clients):
+    from proxy.tests.streams import websocket
+
+    communicator = websocket("/servers/echo/ws", echo_catalog["token"], subprotocols=["mcp"],
+                             **{"x-tenant": "socket"})
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    try:
+        for request_id, method, params in [
+            (1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                               "clientInfo": {"name": "tests", "version": "1"}}),
+            (2, "tools/call", {"name": "echo__received_headers", "arguments": {}}),
+        ]:
+            await communicator.send_to(text_data=json.dumps(
+                {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}))
+            reply = json.loads(await communicator.receive_from(timeout=10))
+        assert json.loads(reply["result"]["content"][0]["text"])["x-tenant"] == "socket"
+    finally:
+        await communicator.disconnect()
