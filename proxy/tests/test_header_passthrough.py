@@ -161,3 +161,22 @@ async def test_websocket_calls_forward_the_handshake_headers(echo_catalog, passt
         assert json.loads(reply["result"]["content"][0]["text"])["x-tenant"] == "socket"
     finally:
         await communicator.disconnect()
+
+
+async def test_legacy_sse_calls_forward_the_stream_headers(echo_catalog, passthrough, closed_clients):
+    from proxy.tests.streams import SseStream, post_path
+
+    stream = SseStream("/servers/echo/sse", echo_catalog["token"], **{"x-tenant": "stream"})
+    assert await stream.open() == 200
+    try:
+        poster = Gateway(post_path(await stream.endpoint()), echo_catalog["token"])
+        initialize = {"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+        assert (await poster.send(poster.request("initialize", initialize)))["status"] == 202
+        assert "result" in await stream.message()
+        # The POST's own headers do not count: the stream's do.
+        call = poster.request("tools/call", {"name": "echo__received_headers", "arguments": {}})
+        assert (await poster.send(call, x_tenant="post"))["status"] == 202
+        reply = await stream.message()
+        assert json.loads(reply["result"]["content"][0]["text"])["x-tenant"] == "stream"
+    finally:
+        await stream.close()
