@@ -1,7 +1,9 @@
 """Header passthrough on the data plane: the client's allowlisted request headers added to one upstream call.
 
-The request's headers are put in ``incoming_headers`` by the HTTP transport (proxy.transports.http); a call to an
-upstream with an allowlist (catalog.passthrough) then goes out on a target whose headers carry the forwarded ones.
+The transports put the client's headers in ``incoming_headers``: a Streamable HTTP POST its own
+(proxy.transports.http), a WebSocket its handshake's, a legacy SSE stream its GET's (their calls run in tasks
+started from the connection's context). A call to an upstream with an allowlist (catalog.passthrough) then goes out
+on a target whose headers carry the forwarded ones.
 
 Pooled upstream sessions are shared, and the SDK fixes an HTTP session's headers when it opens, so forwarded headers
 cannot be set per call on a shared session. Instead they are part of the target: the pool key fingerprints the
