@@ -11,6 +11,7 @@ from django.urls import path
 
 from catalog import services
 from catalog.models import RestEndpoint
+from catalog.passthrough import PassthroughError, allowlist_clean
 from catalog.rest import RestDefinitionError, definition_clean
 from catalog.composition import KINDS, EntryKind, composition_check
 from catalog.health_services import upstream_health_interval_set
@@ -42,7 +43,7 @@ class UpstreamForm(forms.ModelForm):
         model = Upstream
         fields = [
             "name", "slug", "url", "command", "args", "transport", "auth_type", "owner", "team", "visibility",
-            "enabled", "timeout_seconds", "session_binding",
+            "enabled", "timeout_seconds", "session_binding", "header_passthrough",
         ]
 
     def credentials(self) -> dict | None:
@@ -55,6 +56,15 @@ class UpstreamForm(forms.ModelForm):
         if auth_type == Upstream.AuthType.HEADERS and data.get("custom_headers"):
             return {"headers": self._headers()}
         return None
+
+    def clean_header_passthrough(self) -> list[str]:
+        names = self.cleaned_data.get("header_passthrough") or []
+        if not isinstance(names, list):
+            raise ValidationError("A JSON list of header names, e.g. [\"X-Tenant\"].")
+        try:
+            return allowlist_clean(names)
+        except PassthroughError as exc:
+            raise ValidationError(str(exc)) from None
 
     def env(self) -> dict | None:
         return self._json_object("stdio_env", "The environment") if self.cleaned_data.get("stdio_env") else None
@@ -94,6 +104,7 @@ class UpstreamAdmin(PrincipalScopedAdmin):
         (None, {"fields": ["name", "slug", "transport", "url", "enabled", "timeout_seconds", "session_binding"]}),
         ("Local command (stdio transport)", {"fields": ["command", "args", "stdio_env"]}),
         ("Sharing", {"fields": ["owner", "team", "visibility"]}),
+        ("Header passthrough (GATEHOUSE_HEADER_PASSTHROUGH)", {"fields": ["header_passthrough"]}),
         ("Upstream credentials (write-only)", {
             "fields": ["auth_type", "has_credentials", "bearer_token", "basic_username", "basic_password",
                        "custom_headers"],

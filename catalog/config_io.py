@@ -34,7 +34,9 @@ FORMAT, VERSION = "gatehouse-config", 1
 SECRETS_PURPOSE = b"gatehouse.config-export.secrets"
 STRATEGIES = ("skip", "update", "fail")
 
-_UPSTREAM_FIELDS = ("name", "url", "transport", "auth_type", "timeout_seconds", "enabled", "command", "args")
+_UPSTREAM_FIELDS = (
+    "name", "url", "transport", "auth_type", "timeout_seconds", "enabled", "command", "args", "header_passthrough",
+)
 _ENTRY_FIELDS = {
     "tools": (Tool, "original_name", ("exposed_name", "title", "description", "input_schema", "output_schema", "annotations", "enabled")),
     "prompts": (Prompt, "original_name", ("exposed_name", "title", "description", "arguments", "enabled")),

@@ -72,6 +72,13 @@ class Upstream(Owned):
     session_binding = models.CharField(
         max_length=20, choices=SessionBinding.choices, default=SessionBinding.POOLED
     )
+    # Header names a client's MCP request may pass on to this upstream (catalog.passthrough); honoured only with
+    # GATEHOUSE_HEADER_PASSTHROUGH=true.
+    header_passthrough = models.JSONField(
+        default=list, blank=True,
+        help_text="Client request headers forwarded to this upstream (GATEHOUSE_HEADER_PASSTHROUGH must be on); "
+                  "x-upstream-authorization is forwarded as Authorization.",
+    )
     enabled = models.BooleanField(default=True)
     discovery_status = models.CharField(
         max_length=10, choices=DiscoveryStatus.choices, default=DiscoveryStatus.NEVER

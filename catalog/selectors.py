@@ -33,6 +33,7 @@ def upstream_target(upstream: Upstream) -> UpstreamTarget:
         args=tuple(upstream.args or ()),
         env=env_open(upstream.env_sealed),
         session_binding=upstream.session_binding,
+        passthrough=tuple(upstream.header_passthrough or ()),
     )
 
 

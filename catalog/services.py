@@ -26,6 +26,7 @@ from catalog.models import (
     Visibility,
 )
 from catalog.naming import exposed_name, is_valid_tool_name
+from catalog.passthrough import PassthroughError, allowlist_clean
 from catalog.rest import RestDefinitionError, definition_clean, schema_object
 from catalog.selectors import upstream_target
 from catalog.version import catalog_version_bump
@@ -99,6 +100,7 @@ def upstream_create(
     args: list[str] | None = None,
     env: dict[str, str] | None = None,
     session_binding: str = Upstream.SessionBinding.POOLED,
+    header_passthrough: list[str] | None = None,
     actor=None,
 ) -> Upstream:
     if transport not in Upstream.Transport.values:
@@ -114,6 +116,7 @@ def upstream_create(
         if command or args or env:
             raise CatalogError("A command, arguments and environment apply to stdio upstreams only.")
     _validate_sharing(visibility, team)
+    header_passthrough = _validate_passthrough(header_passthrough)
     if not name or len(name) > 100:
         raise CatalogError("An upstream needs a name of 1 to 100 characters.")
     slug = slug or slugify(name).replace("-", "_")[:40]
@@ -146,6 +149,7 @@ def upstream_create(
         args=list(args or []),
         env_sealed=env_sealed,
         session_binding=session_binding,
+        header_passthrough=header_passthrough,
     )
     audit_record(
         "upstream.create",
@@ -159,10 +163,20 @@ def upstream_create(
             "transport": transport,
             "auth_type": auth_type,
             "visibility": visibility,
+            "header_passthrough": header_passthrough,
         },
     )
     catalog_version_bump()
     return upstream
+
+
+def _validate_passthrough(names) -> list[str]:
+    if names is not None and not isinstance(names, list | tuple):
+        raise CatalogError("Header passthrough must be a list of header names.")
+    try:
+        return allowlist_clean(names)
+    except PassthroughError as exc:
+        raise CatalogError(str(exc)) from None
 
 
 def _validate_binding(session_binding: str) -> None:
@@ -177,12 +191,14 @@ def upstream_update(
     """Change plain fields (url, command, args, transport, enabled, visibility, team, timeout_seconds, auth_type),
     credentials and the stdio environment."""
     allowed = {"url", "command", "args", "transport", "enabled", "visibility", "team", "timeout_seconds", "auth_type",
-               "name", "session_binding"}
+               "name", "session_binding", "header_passthrough"}
     unknown = set(changes) - allowed
     if unknown:
         raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on an upstream.")
     if "session_binding" in changes:
         _validate_binding(changes["session_binding"])
+    if "header_passthrough" in changes:
+        changes["header_passthrough"] = _validate_passthrough(changes["header_passthrough"])
     if changes.get("transport", upstream.transport) != upstream.transport:
         if Upstream.Transport.REST in (changes["transport"], upstream.transport):
             # Discovered tools and defined REST tools do not mix on one upstream.

@@ -24,6 +24,10 @@ class UpstreamTarget:
     env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     # "pooled" or "client_session" (catalog.models.Upstream.SessionBinding).
     session_binding: str = "pooled"
+    # Client request headers this upstream accepts (catalog.passthrough); empty: none.
+    passthrough: tuple[str, ...] = ()
+    # True on a per-call copy whose headers include a client's forwarded ones (proxy.upstream.passthrough).
+    caller_headers: bool = False
 
     @property
     def bound_to_client_session(self) -> bool:

@@ -27,11 +27,23 @@ def public_url(request: HttpRequest | None = None) -> str:
     return ""
 
 
-def www_authenticate() -> str:
-    """The ``WWW-Authenticate`` value of an MCP 401: where a client finds how to obtain a token (RFC 9728 §5.1)."""
-    value = 'Bearer realm="gatehouse", error="invalid_token"'
+def www_authenticate(*, error: str = "invalid_token", scope: str = "") -> str:
+    """The ``WWW-Authenticate`` value of an MCP 401 (or, with ``error="insufficient_scope"``, 403): where a client
+    finds how to obtain a token (RFC 9728 §5.1) and, for a 403, which scope it needs (RFC 6750 §3.1)."""
+    value = f'Bearer realm="gatehouse", error="{error}"'
+    if scope:
+        value += f', scope="{scope}"'
     base = public_url()
     return f'{value}, resource_metadata="{base}{METADATA_PATH}"' if base else value
+
+
+def authorization_servers() -> list[str]:
+    """The issuers a client may get a token from: the configured list, and the external issuer whose access tokens
+    Gatehouse accepts (OAUTH_ISSUER, tokens.oauth_issuer)."""
+    servers = list(settings.GATEHOUSE_AUTHORIZATION_SERVERS)
+    if settings.OAUTH_ISSUER and settings.OAUTH_ISSUER not in servers:
+        servers.append(settings.OAUTH_ISSUER)
+    return servers
 
 
 def _text(body: str) -> HttpResponse:
@@ -69,7 +81,7 @@ def protected_resource_metadata(request: HttpRequest, resource_path: str = "") -
     base = public_url(request)
     document = {
         "resource": f"{base}/{resource_path}" if resource_path else base,
-        "authorization_servers": list(settings.GATEHOUSE_AUTHORIZATION_SERVERS),
+        "authorization_servers": authorization_servers(),
         "bearer_methods_supported": ["header"],
         "resource_name": "Gatehouse",
     }

@@ -117,6 +117,11 @@ def manage(status) -> dict:
     return {actor: status for actor in MANAGERS}
 
 
+# The read-only token asking for what its scope leaves out: 403 insufficient_scope, decided from the endpoint and the
+# method alone before any object is looked up (so it is the same answer for any id, and reveals nothing).
+BEYOND_SCOPE = {"permission_scoped": 403}
+
+
 def creators(status, *, except_=("permission_scoped",), refused=403) -> dict:
     return {actor: (refused if actor in except_ else status) for actor in EVERYONE}
 
@@ -169,7 +174,7 @@ for kind, patch in [("tools", {"enabled": False}), ("resources", {"enabled": Fal
     singular = kind[:-1]
     CATALOG_ROWS[f"{singular}-list"] = [Row("GET", _list(kind), sees(TEAM_READERS), otherwise=HIDDEN)]
     CATALOG_ROWS[f"{singular}-detail"] = [
-        Row("GET", _detail(kind), reads()), Row("PATCH", _detail(kind, patch), manage(200))]
+        Row("GET", _detail(kind), reads()), Row("PATCH", _detail(kind, patch), {**manage(200), **BEYOND_SCOPE})]
 
 MATRIX: dict[str, list[Row]] = {
     **CATALOG_ROWS,
@@ -179,21 +184,22 @@ MATRIX: dict[str, list[Row]] = {
     ],
     "upstream-detail": [
         Row("GET", _detail("upstreams"), reads()),
-        Row("PATCH", _detail("upstreams", {"timeout_seconds": 9}), manage(200)),
+        Row("PATCH", _detail("upstreams", {"timeout_seconds": 9}), {**manage(200), **BEYOND_SCOPE}),
     ],
     "upstream-discover": [Row("POST", lambda w: (f"{API}upstreams/{w['upstreams'].pk}/discover/", None, None),
-                              manage(502), note="allowed reaches the (dead) upstream")],
+                              {**manage(502), **BEYOND_SCOPE}, note="allowed reaches the (dead) upstream")],
     "upstream-rest-tools": [Row("POST", lambda w: (f"{API}upstreams/{w['upstreams'].pk}/rest-tools/",
                                                    {"name": "x", "path": "/x"}, None),
-                                manage(400), note="allowed reaches the service: this upstream is not a REST one")],
+                                {**manage(400), **BEYOND_SCOPE},
+                                note="allowed reaches the service: this upstream is not a REST one")],
     "server-list": [
         Row("GET", _list("servers"), sees(TEAM_READERS), otherwise=HIDDEN),
         Row("POST", lambda w: (f"{API}servers/", {"slug": "brand-new"}, None), creators(201)),
     ],
     "server-detail": [
         Row("GET", _detail("servers"), reads()),
-        Row("PATCH", _detail("servers", {"description": "changed"}), manage(200)),
-        Row("DELETE", _fresh("servers", _fresh_server), manage(204)),
+        Row("PATCH", _detail("servers", {"description": "changed"}), {**manage(200), **BEYOND_SCOPE}),
+        Row("DELETE", _fresh("servers", _fresh_server), {**manage(204), **BEYOND_SCOPE}),
     ],
     # The subject is a team token the owner created: team managers see and revoke it; the owner's read-only
     # token sees its user's token but may not revoke it.
@@ -247,15 +253,15 @@ MATRIX: dict[str, list[Row]] = {
         Row("PATCH", _detail("roles", {"description": "changed"}), {"platform_admin": 200}),
         Row("DELETE", _fresh("roles", lambda w: Role.objects.create(name="temporary")), {"platform_admin": 204}),
     ],
-    "user-list": [Row("GET", lambda w: (f"{API}users/", None, w["target_user"].pk), sees(["platform_admin"]),
-                      otherwise=HIDDEN)],
+    "user-list": [Row("GET", lambda w: (f"{API}users/", None, w["target_user"].pk),
+                      {**sees(["platform_admin"]), **BEYOND_SCOPE}, otherwise=HIDDEN)],
     "user-detail": [
-        Row("GET", lambda w: (f"{API}users/{w['target_user'].pk}/", None, None), {"platform_admin": 200}),
+        Row("GET", lambda w: (f"{API}users/{w['target_user'].pk}/", None, None), {"platform_admin": 200, **BEYOND_SCOPE}),
         Row("PATCH", lambda w: (f"{API}users/{w['target_user'].pk}/", {"full_name": "Dev"}, None),
-            {"platform_admin": 200}),
+            {"platform_admin": 200, **BEYOND_SCOPE}),
     ],
     "user-platform-role": [Row("POST", lambda w: (f"{API}users/{w['target_user'].pk}/platform-role/",
-                                                  {"role": "viewer"}, None), {"platform_admin": 200})],
+                                                  {"role": "viewer"}, None), {"platform_admin": 200, **BEYOND_SCOPE})],
     "me": [Row("GET", lambda w: (f"{API}me/", None, None), {actor: 200 for actor in EVERYONE})],
     "schema": [Row("GET", lambda w: (f"{API}schema/", None, None), {actor: 200 for actor in EVERYONE})],
     "swagger-ui": [Row("GET", lambda w: (f"{API}docs/", None, None), {actor: 200 for actor in EVERYONE})],

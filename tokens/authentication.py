@@ -24,6 +24,7 @@ from teams.selectors import principal_for_credential, principal_for_user
 from tokens.client import Client, client_from_request
 from tokens.jwt import JwtError, jwt_verify, looks_like_jwt
 from tokens.models import ApiToken, RevokedJti
+from tokens.oauth_issuer import oauth_issued, oauth_permissions, oauth_user_identity, oauth_verify
 from tokens.scopes import UNSCOPED, TokenScope, scope_from_token, scope_refusal
 from tokens.secrets import token_lookup, token_matches
 
@@ -122,10 +123,25 @@ def _jwt_credential(raw: str) -> Credential:
     return Credential(principal, UNSCOPED, float(claims["exp"]) if "exp" in claims else None)
 
 
+def _oauth_credential(raw: str) -> Credential:
+    """An access token of the external issuer (tokens.oauth_issuer): its user, narrowed by its scope claim."""
+    try:
+        claims = oauth_verify(raw)
+    except JwtError as exc:
+        raise Refused(str(exc)) from None
+    jti = str(claims.get("jti", ""))[:64] or hashlib.sha256(raw.encode()).hexdigest()[:32]
+    email = oauth_user_identity(claims)
+    user = get_user_model().objects.filter(email=email, is_active=True).first() if email else None
+    if user is None:
+        raise Refused("The token names no Gatehouse user.", jti=jti)
+    principal = principal_for_user(user, permission_scope=oauth_permissions(claims), jti=jti)
+    return Credential(principal, UNSCOPED, float(claims["exp"]))
+
+
 def credential_check(raw: str) -> Credential:
     """The credential a token string names; raises Refused. Database work: call it off the event loop."""
     if looks_like_jwt(raw):
-        return _jwt_credential(raw)
+        return _oauth_credential(raw) if oauth_issued(raw) else _jwt_credential(raw)
     return _opaque_credential(raw)
 
 

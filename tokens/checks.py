@@ -1,4 +1,5 @@
-"""Start-up checks for credentials. Stable ids: tokens.E001 (JWT configuration), tokens.E002 (trusted proxies).
+"""Start-up checks for credentials. Stable ids: tokens.E001 (JWT configuration), tokens.E002 (trusted proxies),
+tokens.E003 (external OAuth issuer).
 
 Without JWT_SECRET_KEY, HS JWTs use a key derived from SECRET_KEY (a separate key, as strong as SECRET_KEY, which
 production already requires to be strong), so that is not reported."""
@@ -30,3 +31,10 @@ def trusted_proxies(app_configs, **kwargs):
     if settings.TRUST_PROXY_AUTH and not settings.TRUSTED_PROXY_ADDRESSES:
         problems.append(Error("TRUST_PROXY_AUTH is on but TRUSTED_PROXY_ADDRESSES is empty.", id="tokens.E002"))
     return problems
+
+
+@register("security")
+def oauth_issuer_configuration(app_configs, **kwargs):
+    from tokens.oauth_issuer import configuration_errors
+
+    return [Error(message, hint="Fix the OAUTH_* settings.", id="tokens.E003") for message in configuration_errors()]

@@ -37,7 +37,7 @@ class UpstreamSerializer(TeamScopedMixin, serializers.ModelSerializer):
         fields = [
             "id", "name", "slug", "url", "command", "args", "env", "transport", "auth_type", "credentials",
             "has_credentials", "owner", "team",
-            "visibility", "enabled", "timeout_seconds", "session_binding", "discovery_status", "discovery_error", "discovered_at",
+            "visibility", "enabled", "timeout_seconds", "session_binding", "header_passthrough", "discovery_status", "discovery_error", "discovered_at",
             "created_at", "updated_at",
         ]
         read_only_fields = ["discovery_status", "discovery_error", "discovered_at", "created_at", "updated_at"]

@@ -62,6 +62,7 @@ class UpstreamViewSet(
             visibility=data.get("visibility", "private"),
             timeout_seconds=data.get("timeout_seconds"),
             slug=data.get("slug"),
+            header_passthrough=data.get("header_passthrough"),
         )
         report = services.upstream_discover(upstream=upstream, actor=request.user)
         body = {**self.get_serializer(report.upstream).data, "discovery": _report(report)}

@@ -326,3 +326,18 @@ def test_composing_a_virtual_server_in_the_admin_refuses_a_name_clash(admin_clie
     admin_client.post(_url(VirtualServer, "add"), data)
     server = VirtualServer.objects.get(slug="composed")
     assert sorted(entry.alias for entry in server.server_tools.all()) == ["different", "same"]
+
+
+def test_the_admin_sets_the_header_passthrough_allowlist(admin_client, secured_upstream, owner):
+    form = {
+        "name": "secured", "slug": secured_upstream.slug, "url": secured_upstream.url,
+        "transport": "streamable_http", "auth_type": "bearer", "owner": owner.pk, "team": "",
+        "visibility": "private", "enabled": "on", "timeout_seconds": "5", "session_binding": "pooled", "bearer_token": "",
+        "basic_username": "", "basic_password": "", "custom_headers": "", "header_passthrough": '["X-Tenant"]',
+    }
+    response = admin_client.post(_url(Upstream, "change", secured_upstream.pk), form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    secured_upstream.refresh_from_db()
+    assert secured_upstream.header_passthrough == ["x-tenant"]
+    refused = admin_client.post(_url(Upstream, "change", secured_upstream.pk), {**form, "header_passthrough": '["Cookie"]'})
+    assert refused.status_code == 200 and "never passed to upstreams" in refused.content.decode()

@@ -580,3 +580,12 @@ def test_composing_another_users_private_prompt_is_unknown(owner, outsider):
     )
     assert response.status_code == 400
     assert f"Unknown prompt ids: [{private.pk}]" in response.content.decode()
+
+
+def test_patch_sets_the_header_passthrough_allowlist(registered, owner):
+    url = f"{API}/upstreams/{registered.json()['id']}/"
+    response = client_for(owner).patch(url, {"header_passthrough": ["X-Tenant"]}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["header_passthrough"] == ["x-tenant"]
+    refused = client_for(owner).patch(url, {"header_passthrough": ["Cookie"]}, format="json")
+    assert refused.status_code == 400 and "never passed" in refused.content.decode()

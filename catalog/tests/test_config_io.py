@@ -23,6 +23,7 @@ def catalog(owner, team):
     upstream = services.upstream_create(
         owner=owner, name="Weather", slug="weather", url="https://weather.example.com/mcp", auth_type="bearer",
         credentials={"token": SECRET}, team=team, visibility="team", timeout_seconds=12,
+        header_passthrough=["X-Tenant", "x-upstream-authorization"],
     )
     plain = services.upstream_create(owner=owner, name="Plain", slug="plain", url="https://plain.example.com/mcp")
     forecast = Tool.objects.create(
@@ -78,6 +79,7 @@ def test_round_trip_onto_an_empty_catalog_reproduces_it(catalog, tmp_path):
     assert after == before
     weather = Upstream.objects.get(slug="weather")
     assert dict(upstream_target(weather).headers)["Authorization"] == f"Bearer {SECRET}"
+    assert weather.header_passthrough == ["x-tenant", "x-upstream-authorization"]
 
 
 def test_without_secrets_the_upstream_arrives_unauthenticated(catalog, tmp_path):

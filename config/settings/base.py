@@ -254,6 +254,8 @@ SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
 # Gatehouse itself.
 GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS = env_int("GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS", 30, minimum=1)
 GATEHOUSE_MCP_MAX_BODY_BYTES = env_int("GATEHOUSE_MCP_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
+# An upstream's tool result, resource contents or prompt over this many bytes (as JSON) is answered with an error.
+GATEHOUSE_MAX_RESULT_BYTES = env_int("GATEHOUSE_MAX_RESULT_BYTES", 8 * 1024 * 1024, minimum=1024)
 GATEHOUSE_MCP_SESSION_TTL_SECONDS = env_int("GATEHOUSE_MCP_SESSION_TTL_SECONDS", 24 * 3600, minimum=60)
 GATEHOUSE_PRINCIPAL_CACHE_SECONDS = env_int("GATEHOUSE_PRINCIPAL_CACHE_SECONDS", 300, minimum=1)
 GATEHOUSE_TOOLS_PAGE_SIZE = env_int("GATEHOUSE_TOOLS_PAGE_SIZE", 100, minimum=1)
@@ -423,6 +425,18 @@ JWT_ENVIRONMENT = env_str("JWT_ENVIRONMENT", "")  # when set, minted into "env" 
 JWT_LIFETIME_MINUTES = env_int("JWT_LIFETIME_MINUTES", 60, minimum=1)
 REQUIRE_TOKEN_EXPIRATION = env_bool("REQUIRE_TOKEN_EXPIRATION", True)
 REQUIRE_JTI = env_bool("REQUIRE_JTI", True)
+# An external OAuth authorization server whose JWT access tokens Gatehouse accepts (tokens.oauth_issuer). Off unless
+# OAUTH_ISSUER is set. Keys come from OAUTH_JWKS_URL, or from the issuer's metadata (RFC 8414 / OpenID discovery).
+OAUTH_ISSUER = env_str("OAUTH_ISSUER", "")  # compared exactly with the "iss" claim
+OAUTH_JWKS_URL = env_str("OAUTH_JWKS_URL", "")
+# Accepted "aud" values; by default Gatehouse's own resource URL (GATEHOUSE_PUBLIC_URL).
+OAUTH_AUDIENCE = env_list("OAUTH_AUDIENCE")
+OAUTH_ALGORITHMS = env_list("OAUTH_ALGORITHMS", ["RS256", "ES256"])  # asymmetric only (tokens.E003)
+OAUTH_USER_CLAIM = env_str("OAUTH_USER_CLAIM", "email")  # matched to a Gatehouse user's email
+OAUTH_JWKS_CACHE_SECONDS = env_int("OAUTH_JWKS_CACHE_SECONDS", 3600, minimum=1)
+# A token naming an unknown key ("kid") refetches the key set, at most once per this many seconds.
+OAUTH_JWKS_REFRESH_SECONDS = env_int("OAUTH_JWKS_REFRESH_SECONDS", 60, minimum=0)
+OAUTH_LEEWAY_SECONDS = env_int("OAUTH_LEEWAY_SECONDS", 30, minimum=0)  # clock skew allowed on exp and nbf
 # An authenticating reverse proxy may name the user in PROXY_USER_HEADER; believed only from these addresses.
 TRUST_PROXY_AUTH = env_bool("TRUST_PROXY_AUTH", False)
 PROXY_USER_HEADER = env_str("PROXY_USER_HEADER", "X-Authenticated-User")

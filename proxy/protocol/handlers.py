@@ -16,9 +16,11 @@ from proxy.protocol import holds, input_required, versions
 from proxy.protocol.admission import admitted
 from proxy.protocol.calls import DownstreamCall
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
+from proxy.protocol.result_cap import capped_answer
 from proxy.sessions import McpSession
 from proxy.upstream.errors import UpstreamError
 from proxy.upstream.operations import UpstreamOperation
+from proxy.upstream.passthrough import target_for_call
 from proxy.upstream.pool import Operation, upstream_pool
 from proxy.upstream.rest import rest_call
 from teams.principal import Principal
@@ -110,7 +112,7 @@ async def _upstream(ctx: CallContext, route: Route, operation: Operation) -> dic
 
 async def _upstream_raw(ctx: CallContext, route: Route, operation: Operation) -> dict[str, Any]:
     try:
-        return await upstream_pool().request(route.upstream, operation, ctx.call)
+        return await upstream_pool().request(target_for_call(route.upstream), operation, ctx.call)
     except UpstreamError as exc:
         raise JsonRpcError(exc.code, str(exc), data=exc.data) from None
 
@@ -129,7 +131,7 @@ async def _interactive(
     if hold is not None or (ctx.session is None and await holds.holding_needed(route.upstream, ctx.call)):
         # A handshake-era upstream's server→client requests, turned into rounds of input_required (holds).
         try:
-            result = await holds.held_round(route.upstream, binding, operation, ctx.call, hold, responses)
+            result = await holds.held_round(target_for_call(route.upstream), binding, operation, ctx.call, hold, responses)
         except UpstreamError as exc:
             raise JsonRpcError(exc.code, str(exc), data=exc.data) from None
         asking = input_required.is_input_required(result)
@@ -184,7 +186,7 @@ async def tools_call(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]
     if route.rest is not None:
         # A REST upstream's tool is one HTTP request, not an MCP session (proxy.upstream.rest).
         try:
-            return await rest_call(route.upstream, route.rest, arguments)
+            return await rest_call(target_for_call(route.upstream), route.rest, arguments)
         except UpstreamError as exc:
             raise JsonRpcError(exc.code, str(exc), data=exc.data) from None
     operation = UpstreamOperation("tools/call", {"name": route.original_name, "arguments": arguments}, ctx.call)
@@ -307,7 +309,7 @@ async def handle_request(ctx: CallContext, method: str, params: dict[str, Any]) 
     try:
         with mcp_request_observed(ctx.snapshot.server_slug, method, tool, ctx.session):
             async with admitted(ctx.principal, method, params):  # rate limits and in-flight calls per token
-                result = await handler(ctx, params)
+                result = capped_answer(method, await handler(ctx, params))
                 outcome = "allowed"
                 return result
     finally:

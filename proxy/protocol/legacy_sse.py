@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 from proxy.protocol import versions
 from proxy.protocol.access import authenticate
-from proxy.protocol.admission import aggregate_refusal
 from proxy.protocol.jsonrpc import INVALID_REQUEST, JsonRpcError, error_message, parse_message
+from proxy.protocol.scope_check import endpoint_refusal
 from proxy.protocol.session_messages import Conversation, conversation_open
 from proxy.protocol.streamable import McpReply, McpRequest, unauthorized
 from proxy.sessions import McpSession, session_issue, session_resolve
@@ -50,9 +50,9 @@ async def message_accept(request: McpRequest, session_id: str | None) -> tuple[M
     principal, _ = await authenticate(request.headers.get("authorization"), server_slug=request.server_slug)
     if principal is None:
         return unauthorized(), None
-    refusal = aggregate_refusal(principal, request.server_slug, endpoint=ENDPOINT)
-    if refusal is not None:
-        return McpReply(403, error_message(None, refusal)), None
+    refused = endpoint_refusal(principal, request.server_slug, endpoint=ENDPOINT)
+    if refused is not None:
+        return refused, None
     if not session_id:
         return _error(400, "Bad Request: the session_id query parameter is required."), None
     session = session_resolve(session_id, principal=principal, server_slug=request.server_slug)

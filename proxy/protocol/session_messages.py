@@ -16,6 +16,7 @@ from proxy.protocol.calls import ClientFeatures, DownstreamCall, Outlet
 from proxy.protocol.handlers import CallContext, handle_request, initialize_result
 from proxy.protocol.jsonrpc import INVALID_REQUEST, JsonRpcError, Message, error_message, result_message
 from proxy.protocol.replies import McpReply, unauthorized
+from proxy.protocol.scope_check import endpoint_refusal
 from proxy.sessions import McpSession, session_issue, session_resolve
 from proxy.snapshots import snapshot_for
 from teams.principal import Principal
@@ -57,9 +58,9 @@ async def conversation_open(*, server_slug: str, authorization: str | None, endp
     principal, version = await authenticate(authorization, server_slug=server_slug)
     if principal is None:
         raise ConversationRefused(unauthorized())
-    refusal = aggregate_refusal(principal, server_slug, endpoint=endpoint)
-    if refusal is not None:
-        raise ConversationRefused(McpReply(403, error_message(None, refusal)))
+    refused = endpoint_refusal(principal, server_slug, endpoint=endpoint)
+    if refused is not None:
+        raise ConversationRefused(refused)
     if await snapshot_for(principal, server_slug, version) is None:
         error = JsonRpcError(INVALID_REQUEST, f"Unknown server: {server_slug}")
         raise ConversationRefused(McpReply(404, error_message(None, error)))

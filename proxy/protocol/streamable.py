@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from proxy import event_store, relay
 from proxy.protocol import modern, versions
 from proxy.protocol.access import authenticate
-from proxy.protocol.admission import aggregate_refusal
 from proxy.protocol.calls import ClientFeatures, DownstreamCall, Outlet
 from proxy.protocol.handlers import CallContext, handle_request, initialize_result
 from proxy.protocol.jsonrpc import (
@@ -19,6 +18,7 @@ from proxy.protocol.jsonrpc import (
 )
 from proxy.protocol.replies import McpReply, McpRequest, unauthorized
 from proxy.protocol.replies import error_reply as _error
+from proxy.protocol.scope_check import endpoint_refusal
 from proxy.protocol.session_messages import Conversation
 from proxy.sessions import McpSession, session_end, session_issue, session_resolve
 from proxy.snapshots import snapshot_for
@@ -57,9 +57,9 @@ async def post(request: McpRequest, outlet: ResponseOutlet | None = None) -> Mcp
     principal, version = await authenticate(request.headers.get("authorization"), server_slug=request.server_slug)
     if principal is None:
         return unauthorized()
-    refusal = aggregate_refusal(principal, request.server_slug, endpoint="mcp")
-    if refusal is not None:
-        return _error(403, refusal)
+    refused = endpoint_refusal(principal, request.server_slug, endpoint="mcp")
+    if refused is not None:
+        return refused
     try:
         message = parse_message(request.body)
     except JsonRpcError as exc:

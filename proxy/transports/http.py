@@ -12,6 +12,7 @@ from proxy.protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, JsonRpcError
 from proxy.protocol.streamable import McpReply, McpRequest
 from proxy.transports.origin import origin_allowed
 from proxy.transports.scope import DirectDispatch, scope_headers, scope_server_slug
+from proxy.upstream.passthrough import incoming_headers
 from proxy.upstream.via import via_names_us
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class McpHttpConsumer(DirectDispatch, AsyncHttpConsumer):
         if not origin_allowed(headers):
             await self.send_reply(error_reply(403, FORBIDDEN_HOST))
             return
+        incoming_headers.set(headers)  # for header passthrough (proxy.upstream.passthrough)
         if via_names_us(headers):
             await self.send_reply(error_reply(508, FEDERATION_LOOP))
             return

@@ -23,6 +23,7 @@ from proxy.upstream.pool import upstream_pool
 from proxy.transports.http import FORBIDDEN_HOST, McpHttpConsumer, encode_json, error_reply
 from proxy.transports.origin import origin_allowed
 from proxy.transports.scope import scope_server_slug
+from proxy.upstream.passthrough import incoming_headers
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class LegacySseStreamConsumer(McpHttpConsumer):
             await self._refuse(error_reply(403, FORBIDDEN_HOST))
         if self.scope["method"] != "GET":
             await self._refuse(McpReply(405, headers={"Allow": "GET"}))
+        incoming_headers.set(headers)  # the stream's headers, for header passthrough (proxy.upstream.passthrough)
         try:
             self.conversation = await legacy_sse.stream_open(
                 server_slug=scope_server_slug(self.scope), authorization=headers.get("authorization")

@@ -25,6 +25,7 @@ from proxy.upstream.pool import upstream_pool
 from proxy.transports.http import encode_json
 from proxy.transports.origin import origin_allowed
 from proxy.transports.scope import DirectDispatch, scope_headers, scope_server_slug
+from proxy.upstream.passthrough import incoming_headers
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class McpWebsocketConsumer(DirectDispatch, AsyncWebsocketConsumer):
         if not origin_allowed(headers):
             await self._deny("Host or Origin is not allowed")
         subprotocols = self.scope.get("subprotocols") or []
+        incoming_headers.set(headers)  # the handshake's headers, for header passthrough (proxy.upstream.passthrough)
         try:
             self.conversation = await conversation_open(
                 server_slug=scope_server_slug(self.scope),

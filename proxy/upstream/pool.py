@@ -144,7 +144,7 @@ class PooledSession:
 def _idle_limit(pooled: PooledSession) -> float | None:
     """How long a session may sit unused before it is closed: bound sessions and stdio commands (a local process
     per session) are not kept for ever; shared network sessions are."""
-    if pooled.bound:
+    if pooled.bound or pooled.target.caller_headers:  # per caller: see proxy.upstream.passthrough
         return settings.GATEHOUSE_BOUND_SESSION_IDLE_SECONDS
     if pooled.target.transport == "stdio":
         return settings.GATEHOUSE_STDIO_IDLE_SECONDS
