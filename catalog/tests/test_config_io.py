@@ -62,18 +62,18 @@ def _empty_catalog() -> None:
 def test_export_leaves_secrets_out_unless_encrypted_for_a_key(catalog):
     plain = json.dumps(_export())
     assert SECRET not in plain and "secrets" not in json.loads(plain)
-    sealed = _export("--encrypt-for", KEY)
+    sealed = _export(f"--encrypt-for={KEY}")
     assert SECRET not in json.dumps(sealed)
     assert _open_secrets(sealed, KEY)["weather"]["credentials"] == {"token": SECRET}
 
 
 def test_round_trip_onto_an_empty_catalog_reproduces_it(catalog, tmp_path):
-    before = _export("--encrypt-for", KEY)
+    before = _export(f"--encrypt-for={KEY}")
     path = tmp_path / "config.json"
     path.write_text(json.dumps(before))
     _empty_catalog()
-    assert "Imported" in _import(path, "--decrypt-with", KEY)
-    after = _export("--encrypt-for", KEY)
+    assert "Imported" in _import(path, f"--decrypt-with={KEY}")
+    after = _export(f"--encrypt-for={KEY}")
     assert _open_secrets(after, KEY) == _open_secrets(before, KEY)
     before.pop("secrets"), after.pop("secrets")
     assert after == before
@@ -112,15 +112,15 @@ def test_conflicts_fail_by_default_skip_or_update_on_request(catalog, tmp_path):
 
 
 def test_wrong_key_and_unknown_owner_are_clear_errors(catalog, tmp_path, outsider):
-    data = _export("--encrypt-for", KEY)
+    data = _export(f"--encrypt-for={KEY}")
     for item in data["upstreams"] + data["tools"] + data["prompts"] + data["resources"] + data["servers"]:
         item["owner"] = "nobody@example.com"
     path = tmp_path / "config.json"
     path.write_text(json.dumps(data))
     _empty_catalog()
     with pytest.raises(CommandError, match="could not be decrypted"):
-        _import(path, "--decrypt-with", base64.urlsafe_b64encode(os.urandom(32)).decode())
+        _import(path, "--decrypt-with=" + base64.urlsafe_b64encode(os.urandom(32)).decode())
     with pytest.raises(CommandError, match="--owner"):
-        _import(path, "--decrypt-with", KEY)
-    _import(path, "--decrypt-with", KEY, "--owner", outsider.email)
+        _import(path, f"--decrypt-with={KEY}")
+    _import(path, f"--decrypt-with={KEY}", "--owner", outsider.email)
     assert Upstream.objects.get(slug="weather").owner == outsider

@@ -131,7 +131,9 @@ async def _interactive(
     if hold is not None or (ctx.session is None and await holds.holding_needed(route.upstream, ctx.call)):
         # A handshake-era upstream's server→client requests, turned into rounds of input_required (holds).
         try:
-            result = await holds.held_round(target_for_call(route.upstream), binding, operation, ctx.call, hold, responses)
+            result = await holds.held_round(
+                target_for_call(route.upstream), binding, operation, ctx.call, hold, responses,
+            )
         except UpstreamError as exc:
             raise JsonRpcError(exc.code, str(exc), data=exc.data) from None
         asking = input_required.is_input_required(result)
@@ -277,7 +279,9 @@ async def completion_complete(ctx: CallContext, params: dict[str, Any]) -> dict[
     if route is None:
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown completion reference.")
     operation = UpstreamOperation(
-        "completion/complete", {"ref": upstream_ref, "argument": argument, "contextArguments": context_arguments}, ctx.call
+        "completion/complete",
+        {"ref": upstream_ref, "argument": argument, "contextArguments": context_arguments},
+        ctx.call,
     )
     return await _upstream(ctx, route, operation)
 

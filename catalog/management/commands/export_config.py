@@ -16,7 +16,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--output", "-o", help="Write to this file instead of standard output.")
-        parser.add_argument("--encrypt-for", metavar="KEY", help="Include secrets, encrypted for this key.")
+        parser.add_argument(
+            "--encrypt-for", metavar="KEY",
+            help="Include secrets, encrypted for this key (write --encrypt-for=KEY: a key may start with '-').",
+        )
 
     def handle(self, *args, output=None, encrypt_for=None, **options):
         try:

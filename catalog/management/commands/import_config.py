@@ -20,7 +20,10 @@ class Command(BaseCommand):
         parser.add_argument("file", help="The JSON file to import ('-' for standard input).")
         parser.add_argument("--on-conflict", choices=STRATEGIES, default="fail")
         parser.add_argument("--dry-run", action="store_true")
-        parser.add_argument("--decrypt-with", metavar="KEY", help="The key the export's secrets were encrypted for.")
+        parser.add_argument(
+            "--decrypt-with", metavar="KEY",
+            help="The key the export's secrets were encrypted for (write --decrypt-with=KEY: it may start with '-').",
+        )
         parser.add_argument("--owner", metavar="EMAIL", help="Owner for entries whose owner does not exist here.")
 
     def handle(self, *args, file, on_conflict, dry_run, decrypt_with=None, owner=None, **options):
