@@ -26,7 +26,7 @@ from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST
 from catalog.snapshot import UpstreamTarget
 from config.metrics import upstream_call_observed
 from proxy.protocol.calls import ClientFeatures, DownstreamCall
-from proxy.upstream.breaker import breaker_admit, breaker_trial_done
+from proxy.upstream.breaker import breaker_admit, breaker_call_done
 from proxy.upstream.callbacks import advertised_callbacks, session_callbacks, upstream_notifications
 from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
@@ -236,7 +236,8 @@ class UpstreamPool:
         returns the result as JSON-ready data or raises UpstreamError. An open circuit breaker
         (proxy.upstream.breaker) fails the call fast without touching the upstream."""
         with upstream_call_observed(target.slug):
-            trial, reached = breaker_admit(target), False
+            # None: neither (the caller went away): a cancelled call says nothing about the upstream.
+            trial, reached = breaker_admit(target), None
             try:
                 result = await self._request(target, operation, call)
                 reached = True
@@ -244,8 +245,7 @@ class UpstreamPool:
                 reached = not isinstance(exc, (UpstreamUnavailable, UpstreamTimeout))  # an error answer proves life
                 raise
             finally:
-                if trial:
-                    breaker_trial_done(target, ok=reached)
+                breaker_call_done(target, trial=trial, reached=reached)
             return result
 
     async def _request(
@@ -280,9 +280,11 @@ class UpstreamPool:
                 if attempt == 1 and _undelivered(exc):
                     self._drop(pooled)
                     continue
+                # A closed connection is no answer: the breaker counts it (proxy.upstream.breaker).
+                error = UpstreamUnavailable if exc.code == CONNECTION_CLOSED else UpstreamError
                 if exc.code == CONNECTION_CLOSED:
                     self._drop(pooled)
-                raise UpstreamError(
+                raise error(
                     f"Upstream '{target.name}': {exc.error.message}", code=exc.code, data=exc.error.data
                 ) from exc
             except Exception as exc:  # noqa: BLE001 - any transport failure becomes a named upstream error

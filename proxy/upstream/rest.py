@@ -23,7 +23,7 @@ from catalog.snapshot import RestEndpointSpec, UpstreamTarget
 from config.egress import EgressRefused, egress_async_client
 from config.metrics import upstream_call_observed
 from proxy.protocol.jsonrpc import INVALID_PARAMS, JsonRpcError
-from proxy.upstream.breaker import breaker_admit, breaker_trial_done
+from proxy.upstream.breaker import breaker_admit, breaker_call_done
 from proxy.upstream.errors import UpstreamTimeout, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
@@ -177,10 +177,13 @@ async def rest_call(target: UpstreamTarget, endpoint: RestEndpointSpec, argument
         raise JsonRpcError(INVALID_PARAMS, f"Invalid arguments: {exc}") from None
     timeout = endpoint.timeout_seconds or target.timeout_seconds
     with upstream_call_observed(target.slug):
-        trial, reached = breaker_admit(target), False
+        trial, reached = breaker_admit(target), None
         try:
             result = await _send(target, request, timeout)
             reached = True
+        except (UpstreamUnavailable, UpstreamTimeout):
+            reached = False
+            raise
         finally:
             if trial:
                 breaker_trial_done(target, ok=reached)
