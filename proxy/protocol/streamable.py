@@ -22,6 +22,7 @@ from proxy.protocol.replies import error_reply as _error
 from proxy.protocol.session_messages import Conversation
 from proxy.sessions import McpSession, session_end, session_issue, session_resolve
 from proxy.snapshots import snapshot_for
+from proxy.tracing import mcp_span, mcp_span_answered
 from proxy.upstream.pool import upstream_pool
 from teams.principal import Principal
 
@@ -66,6 +67,18 @@ async def post(request: McpRequest, outlet: ResponseOutlet | None = None) -> Mcp
         return _error(exc.http_status, exc)
     if not message.is_request:
         return await _client_message(request, principal, message)
+    with mcp_span(
+        message.method, message.id, message.params, server_slug=request.server_slug, protocol="http",
+        headers=request.headers,
+    ) as span:
+        reply = await _request_post(request, principal, version, message, outlet)
+        mcp_span_answered(span, reply.message, session_id=reply.headers.get("Mcp-Session-Id"))
+        return reply
+
+
+async def _request_post(
+    request: McpRequest, principal: Principal, version: int, message: Message, outlet: ResponseOutlet | None
+) -> McpReply:
     if modern.is_modern(message, request.headers):
         return await _modern_post(request, principal, version, message, outlet)
     snapshot = await snapshot_for(principal, request.server_slug, version)

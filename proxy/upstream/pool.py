@@ -26,6 +26,7 @@ from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST
 from catalog.snapshot import UpstreamTarget
 from config.metrics import upstream_call_observed
 from proxy.protocol.calls import ClientFeatures, DownstreamCall
+from proxy.tracing import upstream_noted
 from proxy.upstream.breaker import breaker_admit, breaker_call_done
 from proxy.upstream.callbacks import advertised_callbacks, session_callbacks, upstream_notifications
 from proxy.upstream.client import upstream_client
@@ -237,6 +238,7 @@ class UpstreamPool:
         (proxy.upstream.breaker) fails the call fast without touching the upstream."""
         with upstream_call_observed(target.slug):
             # None: neither (the caller went away): a cancelled call says nothing about the upstream.
+            upstream_noted(target)
             trial, reached = breaker_admit(target), None
             try:
                 result = await self._request(target, operation, call)
