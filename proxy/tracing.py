@@ -96,6 +96,13 @@ def mcp_span_answered(span: trace.Span | None, message: Mapping[str, Any] | None
         span.set_status(trace.StatusCode.ERROR)
 
 
+def session_noted(*, session_id: str, protocol_version: str) -> None:
+    """The handshake-era session a request belongs to: its id and the version it negotiated (clients need not
+    repeat it in a header)."""
+    if tracing.ENABLED:
+        trace.get_current_span().set_attributes({"mcp.session.id": session_id, "mcp.protocol.version": protocol_version})
+
+
 def upstream_noted(target: UpstreamTarget) -> None:
     """The upstream a request went to, on the request's span."""
     if tracing.ENABLED:

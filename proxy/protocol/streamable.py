@@ -22,7 +22,7 @@ from proxy.protocol.replies import error_reply as _error
 from proxy.protocol.session_messages import Conversation
 from proxy.sessions import McpSession, session_end, session_issue, session_resolve
 from proxy.snapshots import snapshot_for
-from proxy.tracing import mcp_span, mcp_span_answered
+from proxy.tracing import mcp_span, mcp_span_answered, session_noted
 from proxy.upstream.pool import upstream_pool
 from teams.principal import Principal
 
@@ -89,6 +89,7 @@ async def _request_post(
     session = _session_for(request, principal)
     if not isinstance(session, McpSession):
         return _error(session.http_status, session, message.id)
+    session_noted(session_id=session.id, protocol_version=session.protocol_version)
     if outlet is not None:
         outlet.resumable(event_store.stream_id_new(session.nonce, standing=False))
     call = DownstreamCall.for_request(
