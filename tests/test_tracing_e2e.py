@@ -122,8 +122,10 @@ async def test_errors_are_recorded_on_the_span(traced):
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="a real worker needs a shared broker (REDIS_URL)")
 async def test_a_celery_task_run_by_a_worker_continues_the_trace_that_enqueued_it(traced, tmp_path):
-    from catalog.tasks import federation_sync_upstream
     from django.db import connection
+
+    from catalog.tasks import federation_sync_upstream
+    from config.celery import app as celery_app
     from tests.test_operations_e2e import celery
 
     receiver, upstream, _ = traced
@@ -133,9 +135,11 @@ async def test_a_celery_task_run_by_a_worker_continues_the_trace_that_enqueued_i
     env = {**_tracing_env(receiver.endpoint), "CELERY_TASK_ALWAYS_EAGER": "false"}
     with celery("worker", connection.settings_dict, tmp_path / "worker.log", extra_env=env):
         attached = otel_context.attach(propagate.extract({"traceparent": TRACEPARENT}))
+        eager, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False  # through the broker
         try:
             await sync_to_async(federation_sync_upstream.delay)(published.upstream.pk)
         finally:
+            celery_app.conf.task_always_eager = eager
             otel_context.detach(attached)
         span = receiver.wait_for(lambda span: span.name == "run catalog.tasks.federation_sync_upstream", timeout=60)
     assert span.kind == CONSUMER_KIND
