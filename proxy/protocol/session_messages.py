@@ -18,6 +18,7 @@ from proxy.protocol.jsonrpc import INVALID_REQUEST, JsonRpcError, Message, error
 from proxy.protocol.replies import McpReply, unauthorized
 from proxy.sessions import McpSession, session_issue, session_resolve
 from proxy.tracing import mcp_span, mcp_span_answered
+from proxy.upstream.via import via_hops, via_refusal, via_scope
 from proxy.snapshots import snapshot_for
 from teams.principal import Principal
 
@@ -89,8 +90,12 @@ async def message_reply(conversation: Conversation, message: Message) -> dict[st
     version = await conversation_check(conversation)
     if not message.is_request:
         return None
+    hops = via_hops(None, message.params)
+    refusal = via_refusal(hops)
+    if refusal is not None:
+        return error_message(message.id, refusal)
     session = conversation.session
-    with mcp_span(
+    with via_scope(hops), mcp_span(
         message.method, message.id, message.params, server_slug=conversation.server_slug,
         protocol=conversation.protocol, session_id=session.id if session is not None else None,
         protocol_version=conversation.protocol_version,

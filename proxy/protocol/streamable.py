@@ -24,6 +24,7 @@ from proxy.sessions import McpSession, session_end, session_issue, session_resol
 from proxy.snapshots import snapshot_for
 from proxy.tracing import mcp_span, mcp_span_answered, session_noted
 from proxy.upstream.pool import upstream_pool
+from proxy.upstream.via import via_hops, via_refusal, via_scope
 from teams.principal import Principal
 
 __all__ = ["McpReply", "McpRequest", "StandingStream", "delete", "get", "post", "unauthorized"]
@@ -67,7 +68,11 @@ async def post(request: McpRequest, outlet: ResponseOutlet | None = None) -> Mcp
         return _error(exc.http_status, exc)
     if not message.is_request:
         return await _client_message(request, principal, message)
-    with mcp_span(
+    hops = via_hops(request.headers, message.params)
+    refusal = via_refusal(hops)
+    if refusal is not None:
+        return _error(refusal.http_status, refusal, message.id)
+    with via_scope(hops), mcp_span(
         message.method, message.id, message.params, server_slug=request.server_slug, protocol="http",
         headers=request.headers,
     ) as span:

@@ -31,6 +31,7 @@ from proxy.upstream.breaker import breaker_admit, breaker_call_done
 from proxy.upstream.callbacks import advertised_callbacks, session_callbacks, upstream_notifications
 from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from proxy.upstream.via import context_without_chain
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,9 @@ class PooledSession:
     async def _open(self) -> None:
         ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
         self._stop = asyncio.Event()
-        self._owner = asyncio.create_task(self._hold(ready), name=f"upstream:{self.target.slug}")
+        self._owner = asyncio.create_task(
+            self._hold(ready), name=f"upstream:{self.target.slug}", context=context_without_chain()
+        )
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the caller's cancellation.
             async with asyncio.timeout(self.target.timeout_seconds):
