@@ -70,7 +70,10 @@ def task_prerun_start_span(task_id: str | None = None, task=None, **kwargs) -> N
     of ``task.request``); run eagerly, it nests under whatever is current."""
     if not ENABLED or task is None or task_id is None:
         return
-    carrier = {key: value for key in ("traceparent", "tracestate") if isinstance(value := getattr(task.request, key, None), str)}
+    carrier = {}
+    for key in ("traceparent", "tracestate"):
+        if isinstance(value := getattr(task.request, key, None), str):
+            carrier[key] = value
     parent = propagate.extract(carrier) if carrier else None
     span = tracer().start_span(
         f"run {task.name}", context=parent, kind=trace.SpanKind.CONSUMER,

@@ -77,7 +77,9 @@ def mcp_span(
     )
 
 
-def mcp_span_answered(span: trace.Span | None, message: Mapping[str, Any] | None, *, session_id: str | None = None) -> None:
+def mcp_span_answered(
+    span: trace.Span | None, message: Mapping[str, Any] | None, *, session_id: str | None = None
+) -> None:
     """Record how the request was answered: a JSON-RPC error code (``error.type`` and ``rpc.response.status_code``),
     or a tool result with ``isError`` (``error.type`` ``tool_error``)."""
     if span is None or message is None:
@@ -100,7 +102,8 @@ def session_noted(*, session_id: str, protocol_version: str) -> None:
     """The handshake-era session a request belongs to: its id and the version it negotiated (clients need not
     repeat it in a header)."""
     if tracing.ENABLED:
-        trace.get_current_span().set_attributes({"mcp.session.id": session_id, "mcp.protocol.version": protocol_version})
+        attributes = {"mcp.session.id": session_id, "mcp.protocol.version": protocol_version}
+        trace.get_current_span().set_attributes(attributes)
 
 
 def upstream_noted(target: UpstreamTarget) -> None:

@@ -22,8 +22,12 @@ def peers(django_db_setup, django_db_blocker, tmp_path_factory):
 
     logs = Path(tmp_path_factory.mktemp("federation-loops"))
     with ExitStack() as stack:
-        first = stack.enter_context(gatehouse_server(connection.settings_dict, logs / "a.log", {"GATEHOUSE_INSTANCE_ID": "gw-a"}))
-        second = stack.enter_context(gatehouse_server(connection.settings_dict, logs / "b.log", {"GATEHOUSE_INSTANCE_ID": "gw-b"}))
+        first, second = (
+            stack.enter_context(gatehouse_server(connection.settings_dict, logs / f"{name}.log", {
+                "GATEHOUSE_INSTANCE_ID": name,
+            }))
+            for name in ("gw-a", "gw-b")
+        )
         yield first, second
 
 
@@ -42,11 +46,14 @@ def _federated_both_ways(first: str, second: str) -> str:
             owner=owner, name=name, url=url, timeout_seconds=10, auth_type="bearer", credentials={"token": token},
         )
         return Tool.objects.create(
-            upstream=upstream, owner=owner, original_name="loop", exposed_name=f"{name}__loop", input_schema='{"type":"object"}',
+            upstream=upstream, owner=owner, original_name="loop", exposed_name=f"{name}__loop",
+            input_schema='{"type":"object"}',
         )
 
-    catalog_services.server_create(owner=owner, slug="sa", tools=[(peer_tool("via-b", f"{second}/servers/sb/mcp"), "loop")])
-    catalog_services.server_create(owner=owner, slug="sb", tools=[(peer_tool("via-a", f"{first}/servers/sa/mcp"), "loop")])
+    # Aliased "loop" on both servers, so each gateway calls the other's tool by the name it exposes itself.
+    to_b, to_a = peer_tool("via-b", f"{second}/servers/sb/mcp"), peer_tool("via-a", f"{first}/servers/sa/mcp")
+    catalog_services.server_create(owner=owner, slug="sa", tools=[(to_b, "loop")])
+    catalog_services.server_create(owner=owner, slug="sb", tools=[(to_a, "loop")])
     return token
 
 

@@ -3,6 +3,7 @@ request to a real OTLP/HTTP receiver; the client's trace is the parent, the upst
 and a Celery task run by a real worker continues the trace of whoever enqueued it."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from contextlib import ExitStack
@@ -47,6 +48,14 @@ def traced(django_db_setup, django_db_blocker, tmp_path_factory):
         stack.callback(upstream.stop)
         base = stack.enter_context(gatehouse_server(connection.settings_dict, log, _tracing_env(receiver.endpoint)))
         yield receiver, upstream, base
+
+
+@pytest.fixture(autouse=True)
+async def _usage_written():
+    """The gateway writes token usage a moment (tokens.usage.FLUSH_DELAY_SECONDS) after a request; let it land before
+    the test database is flushed, or SQLite refuses one of the two writers."""
+    yield
+    await asyncio.sleep(1.5)
 
 
 async def _published(upstream, slug: str) -> str:
@@ -103,6 +112,28 @@ async def test_a_stateless_request_takes_its_parent_from_meta(traced):
     assert (span.trace_id, span.parent_span_id) == (TRACE_ID, PARENT_ID)
     assert span.attributes["mcp.protocol.version"] == "2026-07-28"
     assert "mcp.session.id" not in span.attributes
+
+
+async def test_a_legacy_sse_request_takes_its_parent_from_meta(traced):
+    """Legacy SSE (and WebSocket) messages have no headers of their own: the parent comes from ``_meta``."""
+    from mcp import Client
+    from mcp.client.sse import sse_client
+
+    receiver, upstream, base = traced
+    token = await _published(upstream, "legacy")
+    attached = otel_context.attach(propagate.extract({"traceparent": TRACEPARENT}))
+    try:
+        transport = sse_client(f"{base}/servers/legacy/sse", headers={"Authorization": f"Bearer {token}"})
+        async with Client(transport, mode="legacy", cache=None) as client:
+            result = await client.call_tool("legacy__trace_context", {})
+    finally:
+        otel_context.detach(attached)
+    assert json.loads(result.content[0].text)["meta_traceparent"].split("-")[1] == TRACE_ID
+    span = receiver.wait_for(lambda span: span.name == "tools/call legacy__trace_context")
+    assert (span.trace_id, span.parent_span_id) == (TRACE_ID, PARENT_ID)
+    assert span.attributes["network.protocol.name"] == "http"
+    assert span.attributes["mcp.session.id"]
+    assert span.attributes["gatehouse.upstream"] == "legacy"
 
 
 async def test_errors_are_recorded_on_the_span(traced):

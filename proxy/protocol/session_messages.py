@@ -17,9 +17,9 @@ from proxy.protocol.handlers import CallContext, handle_request, initialize_resu
 from proxy.protocol.jsonrpc import INVALID_REQUEST, JsonRpcError, Message, error_message, result_message
 from proxy.protocol.replies import McpReply, unauthorized
 from proxy.sessions import McpSession, session_issue, session_resolve
+from proxy.snapshots import snapshot_for
 from proxy.tracing import mcp_span, mcp_span_answered
 from proxy.upstream.via import via_hops, via_refusal, via_scope
-from proxy.snapshots import snapshot_for
 from teams.principal import Principal
 
 # The spec lets a client ping before the handshake completes; everything else waits for initialize.
