@@ -12,6 +12,10 @@ from config.checks import posture_enforce  # noqa: E402
 
 posture_enforce()  # REQUIRE_STRONG_SECRETS: a weak posture refuses to serve
 
+from config.tracing import tracing_setup  # noqa: E402
+
+tracing_setup()  # OpenTelemetry, when OTEL_EXPORTER_OTLP_ENDPOINT is set
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.draining import DrainStreams  # noqa: E402

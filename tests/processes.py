@@ -71,12 +71,13 @@ class FixtureUpstream:
 
     def __init__(
         self, port: int | None = None, *, transport: str = "streamable-http", hide: tuple[str, ...] = (),
-        script: Path = FIXTURE_SERVER,
+        script: Path = FIXTURE_SERVER, options: tuple[str, ...] = (),
     ):
         self.script = script
         self.port = port or free_port()
         self.transport = transport
         self.hide = hide
+        self.options = options
         self._context = None
 
     @property
@@ -87,6 +88,7 @@ class FixtureUpstream:
         command = [sys.executable, str(self.script), "--port", str(self.port), "--transport", self.transport]
         for name in self.hide:
             command += ["--hide", name]
+        command += list(self.options)
         self._context = running(command, self.port)
         self._context.__enter__()
         return self

@@ -37,9 +37,9 @@ OPERATIONS_ENV = {
 
 
 @contextmanager
-def celery(role: str, settings_dict: dict, log: Path):
+def celery(role: str, settings_dict: dict, log: Path, extra_env: dict[str, str] | None = None):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": database_url(settings_dict),
-           **OPERATIONS_ENV}
+           **OPERATIONS_ENV, **(extra_env or {})}
     command = [sys.executable, "-m", "celery", "-A", "config", role, "-l", "info"]
     command += ["--pool", "solo"] if role == "worker" else ["--max-interval", "1"]
     with open(log, "ab") as output:

@@ -473,6 +473,15 @@ GATEHOUSE_INSTANCE_ID = env_str("GATEHOUSE_INSTANCE_ID", "") or "gatehouse-" + h
 ).hexdigest()[:12]
 if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", GATEHOUSE_INSTANCE_ID):
     raise ImproperlyConfigured("GATEHOUSE_INSTANCE_ID must be 1 to 64 of the characters A-Z a-z 0-9 . _ -")
+# A request that already passed this many gateways (its Via chain) is refused with 508, loop or not.
+GATEHOUSE_VIA_MAX_HOPS = env_int("GATEHOUSE_VIA_MAX_HOPS", 8, minimum=1)
+# OpenTelemetry tracing (config.tracing): on when an OTLP/HTTP endpoint is given; the exporter, resource and batch
+# processor read the other standard OTEL_* variables themselves. OTEL_SDK_DISABLED=true turns it off regardless.
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+OTEL_TRACING_ENABLED = bool(OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) and not env_bool(
+    "OTEL_SDK_DISABLED", False
+)
 # /metrics: a bearer token (or a platform admin's session); without either it answers 404.
 METRICS_TOKEN = env_secret("METRICS_TOKEN", "") or ""
 # Several worker processes: set PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself, before any metric exists)

@@ -19,6 +19,8 @@ from proxy.protocol.replies import McpReply, unauthorized
 from proxy.protocol.scope_check import endpoint_refusal
 from proxy.sessions import McpSession, session_issue, session_resolve
 from proxy.snapshots import snapshot_for
+from proxy.tracing import mcp_span, mcp_span_answered
+from proxy.upstream.via import via_hops, via_refusal, via_scope
 from teams.principal import Principal
 
 # The spec lets a client ping before the handshake completes; everything else waits for initialize.
@@ -35,6 +37,8 @@ class Conversation:
     features: ClientFeatures = ClientFeatures()
     # The connection itself: everything the upstream sends while answering goes straight to the client.
     outlet: Outlet | None = None
+    # What carries it, for tracing: "http" (a legacy SSE stream and its POSTs) or "websocket".
+    protocol: str = "http"
 
     @property
     def initialized(self) -> bool:
@@ -87,6 +91,22 @@ async def message_reply(conversation: Conversation, message: Message) -> dict[st
     version = await conversation_check(conversation)
     if not message.is_request:
         return None
+    hops = via_hops(None, message.params)
+    refusal = via_refusal(hops)
+    if refusal is not None:
+        return error_message(message.id, refusal)
+    session = conversation.session
+    with via_scope(hops), mcp_span(
+        message.method, message.id, message.params, server_slug=conversation.server_slug,
+        protocol=conversation.protocol, session_id=session.id if session is not None else None,
+        protocol_version=conversation.protocol_version,
+    ) as span:
+        reply = await _request_reply(conversation, message, version)
+        mcp_span_answered(span, reply, session_id=conversation.session.id if conversation.session else None)
+        return reply
+
+
+async def _request_reply(conversation: Conversation, message: Message, version: int) -> dict[str, Any]:
     snapshot = await snapshot_for(conversation.principal, conversation.server_slug, version)
     if snapshot is None:
         raise ConversationEnded(f"Unknown server: {conversation.server_slug}")

@@ -22,7 +22,9 @@ from proxy.protocol.scope_check import endpoint_refusal
 from proxy.protocol.session_messages import Conversation
 from proxy.sessions import McpSession, session_end, session_issue, session_resolve
 from proxy.snapshots import snapshot_for
+from proxy.tracing import mcp_span, mcp_span_answered, session_noted
 from proxy.upstream.pool import upstream_pool
+from proxy.upstream.via import via_hops, via_refusal, via_scope
 from teams.principal import Principal
 
 __all__ = ["McpReply", "McpRequest", "StandingStream", "delete", "get", "post", "unauthorized"]
@@ -66,6 +68,22 @@ async def post(request: McpRequest, outlet: ResponseOutlet | None = None) -> Mcp
         return _error(exc.http_status, exc)
     if not message.is_request:
         return await _client_message(request, principal, message)
+    hops = via_hops(request.headers, message.params)
+    refusal = via_refusal(hops)
+    if refusal is not None:
+        return _error(refusal.http_status, refusal, message.id)
+    with via_scope(hops), mcp_span(
+        message.method, message.id, message.params, server_slug=request.server_slug, protocol="http",
+        headers=request.headers,
+    ) as span:
+        reply = await _request_post(request, principal, version, message, outlet)
+        mcp_span_answered(span, reply.message, session_id=reply.headers.get("Mcp-Session-Id"))
+        return reply
+
+
+async def _request_post(
+    request: McpRequest, principal: Principal, version: int, message: Message, outlet: ResponseOutlet | None
+) -> McpReply:
     if modern.is_modern(message, request.headers):
         return await _modern_post(request, principal, version, message, outlet)
     snapshot = await snapshot_for(principal, request.server_slug, version)
@@ -76,6 +94,7 @@ async def post(request: McpRequest, outlet: ResponseOutlet | None = None) -> Mcp
     session = _session_for(request, principal)
     if not isinstance(session, McpSession):
         return _error(session.http_status, session, message.id)
+    session_noted(session_id=session.id, protocol_version=session.protocol_version)
     if outlet is not None:
         outlet.resumable(event_store.stream_id_new(session.nonce, standing=False))
     call = DownstreamCall.for_request(

@@ -13,7 +13,7 @@ from proxy.protocol.streamable import McpReply, McpRequest
 from proxy.transports.origin import origin_allowed
 from proxy.transports.scope import DirectDispatch, scope_headers, scope_server_slug
 from proxy.upstream.passthrough import incoming_headers
-from proxy.upstream.via import via_names_us
+from proxy.upstream.via import via_hops, via_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,6 @@ def error_reply(status: int, error: JsonRpcError) -> McpReply:
 
 
 FORBIDDEN_HOST = JsonRpcError(INVALID_REQUEST, "Forbidden: Host or Origin is not allowed.")
-FEDERATION_LOOP = JsonRpcError(INVALID_REQUEST, "Loop detected: this request already passed through this gateway.")
 
 
 class McpHttpConsumer(DirectDispatch, AsyncHttpConsumer):
@@ -78,8 +77,9 @@ class McpHttpConsumer(DirectDispatch, AsyncHttpConsumer):
             await self.send_reply(error_reply(403, FORBIDDEN_HOST))
             return
         incoming_headers.set(headers)  # for header passthrough (proxy.upstream.passthrough)
-        if via_names_us(headers):
-            await self.send_reply(error_reply(508, FEDERATION_LOOP))
+        loop = via_refusal(via_hops(headers))
+        if loop is not None:
+            await self.send_reply(error_reply(loop.http_status, loop))
             return
         try:
             reply = await self.respond(McpRequest(scope_server_slug(self.scope), headers, body))

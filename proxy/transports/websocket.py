@@ -77,6 +77,7 @@ class McpWebsocketConsumer(DirectDispatch, AsyncWebsocketConsumer):
             )
         except ConversationRefused as refused:
             await self._deny(refused.reply.message["error"]["message"])
+        self.conversation.protocol = "websocket"
         self.tasks = RequestTasks(self.conversation, deliver=self._deliver, end=self._end)
         await self.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in subprotocols else None)
         self.watch = asyncio.create_task(self._watch())

@@ -28,11 +28,13 @@ from catalog.snapshot import UpstreamTarget
 from config.metrics import upstream_call_observed
 from proxy import relay
 from proxy.protocol.calls import ClientFeatures, DownstreamCall
+from proxy.tracing import upstream_noted
 from proxy.upstream import owners
-from proxy.upstream.breaker import breaker_admit, breaker_trial_done
+from proxy.upstream.breaker import breaker_admit, breaker_call_done
 from proxy.upstream.callbacks import advertised_callbacks, session_callbacks, upstream_notifications
 from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from proxy.upstream.via import context_without_chain
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +97,9 @@ class PooledSession:
     async def _open(self) -> None:
         ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
         self._stop = asyncio.Event()
-        self._owner = asyncio.create_task(self._hold(ready), name=f"upstream:{self.target.slug}")
+        self._owner = asyncio.create_task(
+            self._hold(ready), name=f"upstream:{self.target.slug}", context=context_without_chain()
+        )
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the caller's cancellation.
             async with asyncio.timeout(self.target.timeout_seconds):
@@ -253,7 +257,9 @@ class UpstreamPool:
         returns the result as JSON-ready data or raises UpstreamError. An open circuit breaker
         (proxy.upstream.breaker) fails the call fast without touching the upstream."""
         with upstream_call_observed(target.slug):
-            trial, reached = breaker_admit(target), False
+            # None: neither (the caller went away): a cancelled call says nothing about the upstream.
+            upstream_noted(target)
+            trial, reached = breaker_admit(target), None
             try:
                 result = await self._request(target, operation, call)
                 reached = True
@@ -261,8 +267,7 @@ class UpstreamPool:
                 reached = not isinstance(exc, (UpstreamUnavailable, UpstreamTimeout))  # an error answer proves life
                 raise
             finally:
-                if trial:
-                    breaker_trial_done(target, ok=reached)
+                breaker_call_done(target, trial=trial, reached=reached)
             return result
 
     async def _request(
@@ -304,9 +309,11 @@ class UpstreamPool:
                 if attempt == 1 and _undelivered(exc):
                     self._drop(pooled)
                     continue
+                # A closed connection is no answer: the breaker counts it (proxy.upstream.breaker).
+                error = UpstreamUnavailable if exc.code == CONNECTION_CLOSED else UpstreamError
                 if exc.code == CONNECTION_CLOSED:
                     self._drop(pooled)
-                raise UpstreamError(
+                raise error(
                     f"Upstream '{target.name}': {exc.error.message}", code=exc.code, data=exc.error.data
                 ) from exc
             except Exception as exc:  # noqa: BLE001 - any transport failure becomes a named upstream error

@@ -23,7 +23,8 @@ from catalog.snapshot import RestEndpointSpec, UpstreamTarget
 from config.egress import EgressRefused, egress_async_client
 from config.metrics import upstream_call_observed
 from proxy.protocol.jsonrpc import INVALID_PARAMS, JsonRpcError
-from proxy.upstream.breaker import breaker_admit, breaker_trial_done
+from proxy.tracing import trace_headers, upstream_noted
+from proxy.upstream.breaker import breaker_admit, breaker_call_done
 from proxy.upstream.errors import UpstreamTimeout, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def request_build(target: UpstreamTarget, endpoint: RestEndpointSpec, arguments:
                 headers[header.lower()] = header_value_clean(header, scalar_text(name, arguments[name]))
             except PassthroughError as exc:
                 raise RestArgumentError(str(exc)) from None
+    headers.update(trace_headers())  # the request's trace continues upstream (proxy.tracing)
     # The upstream's credentials are set last: no argument can replace them.
     headers.update({name.lower(): value for name, value in target.headers})
     body: Any = None
@@ -177,11 +179,14 @@ async def rest_call(target: UpstreamTarget, endpoint: RestEndpointSpec, argument
         raise JsonRpcError(INVALID_PARAMS, f"Invalid arguments: {exc}") from None
     timeout = endpoint.timeout_seconds or target.timeout_seconds
     with upstream_call_observed(target.slug):
-        trial, reached = breaker_admit(target), False
+        upstream_noted(target)
+        trial, reached = breaker_admit(target), None
         try:
             result = await _send(target, request, timeout)
             reached = True
+        except (UpstreamUnavailable, UpstreamTimeout):
+            reached = False
+            raise
         finally:
-            if trial:
-                breaker_trial_done(target, ok=reached)
+            breaker_call_done(target, trial=trial, reached=reached)
     return result
