@@ -165,7 +165,7 @@ async def _listen(
             conversation, snapshot, message.id, message.params, send=outlet.send, keepalive=outlet.keepalive
         )
     except JsonRpcError as exc:
-        return _error(exc.http_status, exc, message.id)
+        return _error(modern.http_status(exc.code), exc, message.id)
     return McpReply(200, result_message(message.id, modern.stamped(LISTEN_METHOD, result)))
 
 
