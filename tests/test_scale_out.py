@@ -148,3 +148,28 @@ async def test_a_sampling_request_relayed_through_one_process_is_answered_throug
                 assert (await on_first.post(reply)).status_code == 202
                 result = (await asyncio.wait_for(answered, 15)).json()["result"]
     assert result["content"][0]["text"] == "LLM response: Hello"
+
+
+async def test_a_listen_stream_on_one_process_hears_changes_made_through_the_other(two_gateways, conformance_upstream):
+    """The SDK client listens on A. A catalog edit (made by this test process) reaches A through the shared catalog
+    version in Redis; an upstream change triggered by a call through B reaches A's stream through the upstream."""
+    from mcp.shared.subscriptions import PromptsListChanged, ToolsListChanged
+
+    from catalog import services as catalog_services
+    from catalog.models import Tool
+    from tests.mcp_clients import sdk_client
+
+    first, second = two_gateways
+    published = await sync_to_async(upstream_published)(
+        email="listener@example.com", url=conformance_upstream.url, name="heard", server_slug="heard", everything=True,
+    )
+    async with sdk_client(f"{first}/servers/heard/mcp", published.token) as on_first:
+        async with on_first.listen(tools_list_changed=True, prompts_list_changed=True) as subscription:
+            tool = await Tool.objects.aget(exposed_name="heard__test_simple_text")
+            await sync_to_async(catalog_services.catalog_entry_update)(entry=tool, actor=published.owner, enabled=False)
+            async with asyncio.timeout(10):
+                assert await anext(subscription) == ToolsListChanged()
+            async with sdk_client(f"{second}/servers/heard/mcp", published.token) as on_second:
+                await on_second.call_tool("heard__test_trigger_prompt_change", {})
+            async with asyncio.timeout(10):
+                assert await anext(subscription) == PromptsListChanged()
