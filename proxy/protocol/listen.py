@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from django.conf import settings
 from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 
 from catalog.snapshot import CatalogSnapshot, UpstreamTarget
+from proxy.protocol.admission import RATE_LIMITED, admitted
 from proxy.protocol.jsonrpc import INVALID_PARAMS, JsonRpcError, RequestId
 from proxy.protocol.pulse import catalog_change_wait
 from proxy.protocol.session_messages import Conversation, ConversationEnded, conversation_check
@@ -40,6 +42,9 @@ _LIST_FILTERS = {
 LISTEN_METHOD = "subscriptions/listen"
 UPDATED = "notifications/resources/updated"
 MAX_RESOURCE_SUBSCRIPTIONS = 100
+# Each stream holds its own upstream sessions: one principal may not pile them up (per process).
+MAX_STREAMS_PER_PRINCIPAL = 10
+_open_streams: Counter[str] = Counter()
 
 
 @dataclass(slots=True)
@@ -137,6 +142,16 @@ async def listen_serve(
     """Serve one listen stream until it must end; returns the graceful-close result (raises JsonRpcError on bad
     params, before anything is sent)."""
     request = ListenRequest.parse(params)
+    principal = conversation.principal
+    async with admitted(principal, LISTEN_METHOD, params):  # the per-token request rate counts the opening
+        pass
+    owner = str(principal.cache_key)
+    if _open_streams[owner] >= MAX_STREAMS_PER_PRINCIPAL:
+        raise JsonRpcError(
+            RATE_LIMITED, f"Too many open subscriptions/listen streams (at most {MAX_STREAMS_PER_PRINCIPAL}).",
+            data={"retryAfterSeconds": 1},
+        )
+    _open_streams[owner] += 1
     meta = {SUBSCRIPTION_ID_META_KEY: request_id}
     upstreams = _Upstreams()
     try:
@@ -148,6 +163,9 @@ async def listen_serve(
         reason = await _deliver(conversation, snapshot, request.methods, upstreams, meta, send, keepalive)
         logger.info("Ending a subscriptions/listen stream: %s", reason)
     finally:
+        _open_streams[owner] -= 1
+        if not _open_streams[owner]:
+            del _open_streams[owner]
         await upstreams.stop()
     return {"_meta": meta}
 

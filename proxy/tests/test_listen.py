@@ -173,3 +173,21 @@ async def test_listen_without_a_token_is_401(watched):
     assert stream.status == 401
     await stream.body()
     await stream.stopped()
+
+
+async def test_a_principal_cannot_pile_up_listen_streams(watched, monkeypatch):
+    monkeypatch.setattr("proxy.protocol.listen.MAX_STREAMS_PER_PRINCIPAL", 1)
+    first = await _listen(watched.token, {"toolsListChanged": True})
+    try:
+        await first.message()
+        gateway = Gateway(PATH, watched.token)
+        response = await gateway.send(_body(2, "subscriptions/listen", {"notifications": {"toolsListChanged": True}}),
+                                      mcp_protocol_version=MODERN, mcp_method="subscriptions/listen")
+        assert response["json"]["error"]["code"] == -32029
+    finally:
+        await first.close()
+    second = await _listen(watched.token, {"toolsListChanged": True})
+    try:
+        assert (await second.message())["method"] == "notifications/subscriptions/acknowledged"
+    finally:
+        await second.close()
