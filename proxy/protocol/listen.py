@@ -42,6 +42,7 @@ _LIST_FILTERS = {
 LISTEN_METHOD = "subscriptions/listen"
 UPDATED = "notifications/resources/updated"
 MAX_RESOURCE_SUBSCRIPTIONS = 100
+_UNWATCHED = frozenset({"stdio", "rest"})
 # Each stream holds its own upstream sessions: one principal may not pile them up (per process).
 MAX_STREAMS_PER_PRINCIPAL = 10
 _open_streams: Counter[str] = Counter()
@@ -93,21 +94,16 @@ class _Upstreams:
         if request.methods:
             for route in _routes(snapshot):
                 targets.setdefault(route.upstream.id, route.upstream)
-        # A stdio upstream would need a second process per stream: its changes reach the catalog by scheduled sync.
-        targets = {key: target for key, target in targets.items() if target.transport != "stdio"}
+        # A REST upstream speaks no MCP; a stdio one would need a second process per stream (its changes reach the
+        # catalog by scheduled sync).
+        targets = {key: target for key, target in targets.items() if target.transport not in _UNWATCHED}
         readies = []
         for upstream_id, target in targets.items():
             ready: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
             deliver = self._deliverer(upstream_id)
             self.tasks.append(asyncio.create_task(upstream_listen(target, wanted.get(upstream_id, []), deliver, ready)))
             readies.append((target, ready))
-        for target, ready in readies:
-            try:
-                async with asyncio.timeout(target.timeout_seconds):
-                    granted = await asyncio.shield(ready)
-            except Exception as exc:  # noqa: BLE001 - an unreachable upstream: its updates are not honored
-                logger.warning("Listen stream cannot hear upstream %s: %s", target.name, type(exc).__name__)
-                continue
+        for target, granted in zip(targets.values(), await asyncio.gather(*(_granted(*pair) for pair in readies))):
             self.honored_uris.extend(self.names[(target.id, uri)] for uri in granted)
 
     def _deliverer(self, upstream_id: int) -> Callable[[UpstreamChange], Awaitable[None]]:
@@ -125,6 +121,16 @@ class _Upstreams:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def _granted(target: UpstreamTarget, ready: asyncio.Future[list[str]]) -> list[str]:
+    """The upstream URIs ``target`` will send updates for, once it listens; none if it cannot be reached in time."""
+    try:
+        async with asyncio.timeout(target.timeout_seconds):
+            return await asyncio.shield(ready)
+    except Exception as exc:  # noqa: BLE001 - an unreachable upstream: its updates are not honored
+        logger.warning("Listen stream cannot hear upstream %s: %s", target.name, type(exc).__name__)
+        return []
 
 
 def _routes(snapshot: CatalogSnapshot):

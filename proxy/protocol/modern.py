@@ -101,7 +101,7 @@ def discover_result(snapshot: CatalogSnapshot) -> dict[str, Any]:
         if kind in capabilities:
             capabilities[kind] = {"listChanged": True}
     if "resources" in capabilities:
-        subscribe = any(route.rest is None and route.upstream.transport != "stdio" for route in snapshot.resources.values())
+        subscribe = any(route.upstream.transport not in ("stdio", "rest") for route in snapshot.resources.values())
         capabilities["resources"] = {"subscribe": subscribe, "listChanged": True}
     return {"supportedVersions": list(MODERN_VERSIONS), "capabilities": capabilities}
 

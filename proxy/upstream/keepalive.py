@@ -30,15 +30,18 @@ class _DrainedOnClose(httpx2.AsyncByteStream):
             yield chunk
 
     async def aclose(self) -> None:
-        if self._chunks is not None:
-            drained = 0
-            with anyio.move_on_after(DRAIN_SECONDS):
-                try:
-                    while drained <= DRAIN_BYTES:
-                        drained += len(await self._chunks.__anext__())
-                except (StopAsyncIteration, httpx2.HTTPError, OSError):
-                    pass
-        await self._stream.aclose()
+        try:
+            if self._chunks is not None:
+                drained = 0
+                with anyio.move_on_after(DRAIN_SECONDS):
+                    try:
+                        while drained <= DRAIN_BYTES:
+                            drained += len(await self._chunks.__anext__())
+                    except (StopAsyncIteration, httpx2.HTTPError, OSError):
+                        pass
+        finally:
+            # Always released, also when the close comes with a cancellation (the drain is then cut short).
+            await self._stream.aclose()
 
 
 class UpstreamTransport(GuardedAsyncTransport):
