@@ -65,7 +65,8 @@ class ListenRequest:
             raise JsonRpcError(INVALID_PARAMS, "Invalid params: 'resourceSubscriptions' must be a list of URIs.")
         if len(uris) > MAX_RESOURCE_SUBSCRIPTIONS:
             raise JsonRpcError(
-                INVALID_PARAMS, f"Invalid params: at most {MAX_RESOURCE_SUBSCRIPTIONS} resource subscriptions per stream."
+                INVALID_PARAMS,
+                f"Invalid params: at most {MAX_RESOURCE_SUBSCRIPTIONS} resource subscriptions per stream.",
             )
         methods = frozenset(method for key, method in _LIST_FILTERS.items() if wanted.get(key) is True)
         return cls(methods, tuple(dict.fromkeys(uris)))

@@ -67,7 +67,8 @@ async def test_discover_advertises_list_changes_and_subscriptions(watched):
 
 
 async def test_acknowledgement_comes_first_with_the_honored_filter(watched):
-    stream = await _listen(watched.token, {"toolsListChanged": True, "resourceSubscriptions": ["test://watched-resource"]})
+    wanted = {"toolsListChanged": True, "resourceSubscriptions": ["test://watched-resource"]}
+    stream = await _listen(watched.token, wanted)
     try:
         assert stream.status == 200
         assert stream.headers["content-type"] == "text/event-stream"
