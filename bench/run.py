@@ -220,6 +220,9 @@ class PhaseResult:
     timed_out: bool = False
     started: float = 0.0  # perf_counter when the measured calls began
     rounds_p50_ms: list[float | None] = field(default_factory=list)  # with --rounds: each round's p50
+    # CPU time the gateway process spent during the measured calls (through paths, sequential phase): unlike
+    # latency it barely moves with other load on the machine, so it compares builds on a busy machine.
+    gateway_cpu_s: float | None = None
 
     def begin(self) -> None:
         self.started = time.perf_counter()
@@ -244,6 +247,8 @@ class PhaseResult:
         self.latencies_ms.extend(other.latencies_ms)
         self.first_error = self.first_error or other.first_error
         self.timed_out = self.timed_out or other.timed_out
+        if other.gateway_cpu_s is not None:
+            self.gateway_cpu_s = (self.gateway_cpu_s or 0.0) + other.gateway_cpu_s
 
     def p50(self) -> float | None:
         return round(statistics.median(self.latencies_ms), 3) if self.latencies_ms else None
@@ -261,6 +266,8 @@ class PhaseResult:
             data["p50_ms_per_round"] = self.rounds_p50_ms
         if self.wall_s > 0:
             data["calls_per_s"] = round(self.calls / self.wall_s, 1)
+        if self.gateway_cpu_s is not None and self.calls:
+            data["gateway_cpu_ms_per_call"] = round(self.gateway_cpu_s * 1000 / self.calls, 3)
         return data
 
 
@@ -294,13 +301,36 @@ async def warm_up(caller: callers.Caller, calls: int) -> None:
             raise RuntimeError(f"warm-up call failed: {error}")
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), or None where that cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# Gateway process ids by server kind, filled in once they serve; a through path's label names its kind.
+GATEWAY_PIDS: dict[str, int] = {}
+
+
+def gateway_pid(target: Target) -> int | None:
+    kind = target.label.split("through-", 1)[1].split()[0] if target.reference and "through-" in target.label else None
+    return GATEWAY_PIDS.get(kind) if kind else None
+
+
 async def sequential(result: PhaseResult, target: Target, calls: int, warmup: int) -> None:
+    pid = gateway_pid(target)
     async with target.opener(target.url, target.headers, target.mode) as caller:
         await warm_up(caller, warmup)
+        cpu_before = process_cpu_seconds(pid) if pid else None
         result.begin()
         for _ in range(calls):
             await timed_call(caller, result)
         result.end()
+        cpu_after = process_cpu_seconds(pid) if pid else None
+        if cpu_before is not None and cpu_after is not None:
+            result.gateway_cpu_s = cpu_after - cpu_before
 
 
 async def concurrent(result: PhaseResult, target: Target, calls: int, clients: int, warmup: int) -> None:
@@ -455,7 +485,7 @@ def print_report(report: dict[str, Any]) -> None:
     print(meta["note"])
     print()
     header = (f"{'path':<{LABEL_WIDTH}}{'phase':<12}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'calls/s':>10}"
-              f"{'calls':>7}{'errors':>7}")
+              f"{'calls':>7}{'errors':>7}{'gw cpu ms/call':>16}")
     print(header)
     print("-" * len(header))
     for path, phases in report["results"].items():
@@ -465,7 +495,7 @@ def print_report(report: dict[str, Any]) -> None:
             row = f"{path:<{LABEL_WIDTH}}{phase:<12}"
             row += fmt(s.get("p50_ms"), 9) + fmt(s.get("p95_ms"), 9) + fmt(s.get("p99_ms"), 9)
             row += fmt(s.get("calls_per_s") if phase in ("sequential", "concurrent") else None, 10, 1)
-            row += fmt(s.get("calls"), 7) + fmt(s.get("errors"), 7)
+            row += fmt(s.get("calls"), 7) + fmt(s.get("errors"), 7) + fmt(s.get("gateway_cpu_ms_per_call"), 16)
             print(row)
     for path, phases in report["results"].items():
         for phase, s in phases.items():
@@ -704,6 +734,7 @@ def main() -> int:
             procs.append(proc)
             wait_until(lambda: health_ok(port), proc, "GET /health = 200")
             gateways[kind], gateway_procs[kind] = port, proc
+            GATEWAY_PIDS[kind] = proc.popen.pid
             print(f"[bench] {kind} serving Gatehouse (pid {proc.popen.pid}, port {port})", flush=True)
 
         targets = plan(args, upstream_port, sse_port, gateways, token)

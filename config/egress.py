@@ -230,11 +230,11 @@ class GuardedSyncTransport(httpx2.HTTPTransport):
         )
 
 
-def egress_async_client(**kwargs: Any) -> httpx2.AsyncClient:
-    """An ``httpx2.AsyncClient`` whose connections pass the guard. ``trust_env`` is off: an environment proxy would
-    be mounted beside the guarded transport and bypass it."""
+def egress_async_client(*, transport: GuardedAsyncTransport | None = None, **kwargs: Any) -> httpx2.AsyncClient:
+    """An ``httpx2.AsyncClient`` whose connections pass the guard (``transport`` may be a subclass of the guarded
+    one). ``trust_env`` is off: an environment proxy would be mounted beside the guarded transport and bypass it."""
     kwargs.setdefault("max_redirects", MAX_REDIRECTS)
-    return httpx2.AsyncClient(transport=GuardedAsyncTransport(), trust_env=False, **kwargs)
+    return httpx2.AsyncClient(transport=transport or GuardedAsyncTransport(), trust_env=False, **kwargs)
 
 
 def egress_client(**kwargs: Any) -> httpx2.Client:

@@ -282,3 +282,54 @@ async def test_cancelling_a_call_forwarded_to_the_owner_cancels_it_upstream(two_
                 await asyncio.sleep(0.2)
         lingering.cancel()
         assert await cancelled_so_far() == before + 1
+
+
+async def test_a_listen_stream_on_one_process_hears_changes_made_through_the_other(two_gateways, conformance_upstream):
+    """The SDK client listens on A. A catalog edit (made by this test process) reaches A through the shared catalog
+    version in Redis; an upstream change triggered by a call through B reaches A's stream through the upstream."""
+    from mcp.shared.subscriptions import PromptsListChanged, ToolsListChanged
+
+    from catalog import services as catalog_services
+    from catalog.models import Tool
+    from tests.mcp_clients import sdk_client
+
+    first, second = two_gateways
+    published = await sync_to_async(upstream_published)(
+        email="listener@example.com", url=conformance_upstream.url, name="heard", server_slug="heard", everything=True,
+    )
+    async with sdk_client(f"{first}/servers/heard/mcp", published.token) as on_first:
+        async with on_first.listen(tools_list_changed=True, prompts_list_changed=True) as subscription:
+            tool = await Tool.objects.aget(exposed_name="heard__test_simple_text")
+            await sync_to_async(catalog_services.catalog_entry_update)(entry=tool, actor=published.owner, enabled=False)
+            async with asyncio.timeout(10):
+                assert await anext(subscription) == ToolsListChanged()
+            async with sdk_client(f"{second}/servers/heard/mcp", published.token) as on_second:
+                await on_second.call_tool("heard__test_trigger_prompt_change", {})
+            async with asyncio.timeout(10):
+                assert await anext(subscription) == PromptsListChanged()
+
+
+async def test_a_legacy_sse_message_posted_to_one_process_is_answered_on_the_stream_held_by_the_other(
+    two_gateways, shared_catalog,
+):
+    """The stream is on A; the POST lands on B, which does not hold it and forwards it through the channel layer."""
+    import json
+
+    import httpx2
+
+    first, second = two_gateways
+    token = await sync_to_async(shared_catalog)()
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0), headers=headers) as http:
+        async with http.stream("GET", f"{first}/servers/shared/sse", headers={"Accept": "text/event-stream"}) as stream:
+            data = (line.removeprefix("data: ") async for line in stream.aiter_lines() if line.startswith("data: "))
+            async with asyncio.timeout(10):
+                endpoint = await anext(data)
+                posted = await http.post(f"{second}{endpoint}", json={
+                    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                    "params": {"protocolVersion": "2024-11-05", "capabilities": {},
+                               "clientInfo": {"name": "tests", "version": "1"}},
+                })
+                assert posted.status_code == 202
+                answer = json.loads(await anext(data))
+    assert answer["id"] == 1 and answer["result"]["serverInfo"]["name"] == "gatehouse"

@@ -80,7 +80,7 @@ def param_header_rejection(snapshot: CatalogSnapshot, message: Message, headers:
     return JsonRpcError(verdict.code, verdict.message, data=verdict.data, http_status=http_status(verdict.code))
 
 
-def _stamped(method: str, result: dict[str, Any]) -> dict[str, Any]:
+def stamped(method: str, result: dict[str, Any]) -> dict[str, Any]:
     result["resultType"] = result.get("resultType", "complete")
     result["_meta"] = {
         **(result.get("_meta") or {}),
@@ -95,10 +95,14 @@ def _stamped(method: str, result: dict[str, Any]) -> dict[str, Any]:
 def discover_result(snapshot: CatalogSnapshot) -> dict[str, Any]:
     capabilities = server_capabilities(snapshot)
     capabilities.pop("logging", None)
-    for kind in ("tools", "resources", "prompts"):
+    # Changes reach a stateless client on its subscriptions/listen stream (proxy.protocol.listen); resource updates
+    # when an MCP upstream behind the resources sends them (the acknowledgement lists the URIs actually honored).
+    for kind in ("tools", "prompts"):
         if kind in capabilities:
-            # Until subscriptions/listen is served, a stateless client has no way to hear of changes.
-            capabilities[kind] = {"listChanged": False}
+            capabilities[kind] = {"listChanged": True}
+    if "resources" in capabilities:
+        subscribe = any(route.upstream.transport not in ("stdio", "rest") for route in snapshot.resources.values())
+        capabilities["resources"] = {"subscribe": subscribe, "listChanged": True}
     return {"supportedVersions": list(MODERN_VERSIONS), "capabilities": capabilities}
 
 
@@ -107,7 +111,7 @@ async def answer(
 ) -> dict[str, Any]:
     """The result of one modern request (raises JsonRpcError with the HTTP status the spec asks for)."""
     if message.method == "server/discover":
-        return _stamped("server/discover", discover_result(snapshot))
+        return stamped("server/discover", discover_result(snapshot))
     if message.method in _HANDSHAKE_ONLY:
         raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {message.method}", http_status=404)
     try:
@@ -119,4 +123,4 @@ async def answer(
             exc.code = INVALID_PARAMS
         exc.http_status = http_status(exc.code)
         raise
-    return _stamped(message.method, result)
+    return stamped(message.method, result)

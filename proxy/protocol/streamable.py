@@ -16,6 +16,7 @@ from proxy.protocol.jsonrpc import (
     parse_message,
     result_message,
 )
+from proxy.protocol.listen import LISTEN_METHOD, listen_serve
 from proxy.protocol.replies import McpReply, McpRequest, unauthorized
 from proxy.protocol.replies import error_reply as _error
 from proxy.protocol.scope_check import endpoint_refusal
@@ -43,6 +44,9 @@ class ResponseOutlet(Outlet):
 
     def cancel_on_disconnect(self) -> None:
         """Closing this response cancels the call (the stateless era's rule)."""
+
+    async def keepalive(self) -> None:
+        """Keep an idle streaming response from being cut by proxies (an SSE comment)."""
 
 
 def _unknown_server(request: McpRequest, request_id=None) -> McpReply:
@@ -155,6 +159,8 @@ async def _modern_post(
         return _error(error.http_status, error, message.id)
     if outlet is not None:
         outlet.cancel_on_disconnect()
+    if message.method == LISTEN_METHOD:
+        return await _listen(request, principal, snapshot, message, outlet)
     call = DownstreamCall.for_request(
         message.id, message.params, outlet=outlet, session_nonce=None, features=modern.client_features(message)
     )
@@ -163,6 +169,23 @@ async def _modern_post(
     except JsonRpcError as exc:
         return _error(exc.http_status, exc, message.id)
     return McpReply(200, result_message(message.id, result))
+
+
+async def _listen(
+    request: McpRequest, principal: Principal, snapshot, message: Message, outlet: ResponseOutlet | None
+) -> McpReply:
+    """``subscriptions/listen``: the response is the stream, so the client must accept SSE (406 otherwise)."""
+    if outlet is None or not outlet.can_stream:
+        error = JsonRpcError(INVALID_REQUEST, f"Not Acceptable: subscriptions/listen needs 'Accept: {EVENT_STREAM}'.")
+        return _error(406, error, message.id)
+    conversation = Conversation(request.server_slug, request.headers.get("authorization"), principal)
+    try:
+        result = await listen_serve(
+            conversation, snapshot, message.id, message.params, send=outlet.send, keepalive=outlet.keepalive
+        )
+    except JsonRpcError as exc:
+        return _error(modern.http_status(exc.code), exc, message.id)
+    return McpReply(200, result_message(message.id, modern.stamped(LISTEN_METHOD, result)))
 
 
 def _initialize(principal: Principal, snapshot, message: Message) -> McpReply:

@@ -22,7 +22,7 @@ async def test_discover_describes_the_server_for_this_principal(gateway):
     assert response["status"] == 200
     result = response["json"]["result"]
     assert result["supportedVersions"] == [MODERN]
-    assert result["capabilities"]["tools"] == {"listChanged": False}
+    assert result["capabilities"]["tools"] == {"listChanged": True}
     assert result["resultType"] == "complete"
     assert result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "gatehouse"
     assert result["cacheScope"] == "private"

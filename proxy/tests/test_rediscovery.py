@@ -30,7 +30,7 @@ async def test_list_changed_from_an_upstream_rediscovers_it(transactional_db, se
         try:
             notify = upstream_notifications(upstream.pk)["message_handler"]
             await notify(types.ToolListChangedNotification())
-            await notify(types.ToolListChangedNotification())  # a burst re-discovers once
+            await notify(types.ToolListChangedNotification())  # a burst: now, and once more when the window ends
             for _ in range(50):
                 if "echo" in await sync_to_async(_present)(upstream):
                     break

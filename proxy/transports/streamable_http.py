@@ -82,6 +82,11 @@ class ResponseStream:
                 await self.consumer.send_headers(status=200, headers=STREAM_HEADERS)
             await self.consumer.send_body(sse_event(message, event_id), more_body=not final)
 
+    async def keepalive(self) -> None:
+        async with self._lock:
+            if self.started and not self.detached:
+                await self.consumer.send_body(b": keepalive\n\n", more_body=True)
+
 
 class StreamableHttpConsumer(McpHttpConsumer):
     def __init__(self, *args, **kwargs) -> None:

@@ -7,7 +7,9 @@ stream's ``list_changed``) follows within seconds instead of at the next schedul
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -50,15 +52,31 @@ _LIST_CHANGED = (
     types.ToolListChangedNotification, types.PromptListChangedNotification, types.ResourceListChangedNotification,
 )
 # Several sessions (and processes) hear the same change; one re-discovery per upstream within this window is enough.
-_REDISCOVERY_DEBOUNCE_SECONDS = 5
+# A change heard inside the window is not dropped: it is re-discovered once more when the window ends (an upstream
+# that changes twice in a row must not leave the catalog at its first change).
+_REDISCOVERY_DEBOUNCE_SECONDS = 1
+_trailing: dict[int, asyncio.Task] = {}
 
 
-async def _rediscover_soon(upstream_id: int) -> None:
-    if not process_cache().add(f"gatehouse:rediscover:{upstream_id}", 1, _REDISCOVERY_DEBOUNCE_SECONDS):
+async def rediscover_soon(upstream_id: int) -> None:
+    """Re-discover the upstream now, or at the end of the current debounce window if one is open."""
+    key = f"gatehouse:rediscover:{upstream_id}"
+    if process_cache().add(key, time.time(), _REDISCOVERY_DEBOUNCE_SECONDS):
+        from catalog.tasks import federation_sync_upstream
+
+        await database_sync_to_async(enqueue)(federation_sync_upstream, upstream_id)
         return
-    from catalog.tasks import federation_sync_upstream
+    pending = _trailing.get(upstream_id)
+    if pending is None or pending.done():
+        started = process_cache().get(key) or time.time()
+        delay = max(0.0, started + _REDISCOVERY_DEBOUNCE_SECONDS - time.time()) + 0.05
+        _trailing[upstream_id] = asyncio.create_task(_rediscover_later(upstream_id, delay))
 
-    await database_sync_to_async(enqueue)(federation_sync_upstream, upstream_id)
+
+async def _rediscover_later(upstream_id: int, delay: float) -> None:
+    await asyncio.sleep(delay)
+    _trailing.pop(upstream_id, None)
+    await rediscover_soon(upstream_id)
 
 
 def upstream_notifications(upstream_id: int) -> dict[str, Any]:
@@ -66,7 +84,7 @@ def upstream_notifications(upstream_id: int) -> dict[str, Any]:
 
     async def notification(message) -> None:
         if isinstance(message, _LIST_CHANGED):
-            await _rediscover_soon(upstream_id)
+            await rediscover_soon(upstream_id)
 
     return {"message_handler": notification}
 
@@ -96,7 +114,7 @@ def session_callbacks(nonce: str, features: ClientFeatures, *, timeout: float, u
             relayed = {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": _wire(message.params)}
             await relay.session_notify(nonce, relayed)
         elif isinstance(message, _LIST_CHANGED):
-            await _rediscover_soon(upstream_id)
+            await rediscover_soon(upstream_id)
         elif isinstance(message, Exception):
             logger.info("Upstream session bound to a client session reported: %s", message)
 

@@ -17,6 +17,7 @@ from mcp.types import Implementation
 
 from catalog.snapshot import UpstreamTarget
 from config.egress import egress_async_client, egress_client_factory
+from proxy.upstream.keepalive import UpstreamTransport
 from proxy.upstream.via import via_value
 
 CLIENT_INFO = Implementation(name="gatehouse", version="0.1.0")
@@ -67,7 +68,8 @@ async def upstream_client(target: UpstreamTarget, options: dict[str, Any] | None
             yield client
         return
     timeout = httpx2.Timeout(target.timeout_seconds, read=STREAM_READ_TIMEOUT)
-    async with egress_async_client(headers=headers, timeout=timeout) as http:  # SSRF guard on every connection
+    # SSRF guard on every connection; streamed answers read to their end so connections are reused.
+    async with egress_async_client(transport=UpstreamTransport(), headers=headers, timeout=timeout) as http:
         transport = streamable_http_client(target.url, http_client=http)
         async with Client(transport, **options) as client:
             yield client
