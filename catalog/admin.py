@@ -42,7 +42,7 @@ class UpstreamForm(forms.ModelForm):
         model = Upstream
         fields = [
             "name", "slug", "url", "command", "args", "transport", "auth_type", "owner", "team", "visibility",
-            "enabled", "timeout_seconds", "session_binding",
+            "enabled", "timeout_seconds", "session_binding", "capture_traffic",
         ]
 
     def credentials(self) -> dict | None:
@@ -91,7 +91,8 @@ class UpstreamAdmin(PrincipalScopedAdmin):
     readonly_fields = ["discovery_status", "discovery_error", "discovered_at", "has_credentials"]
     actions = ["discover_now"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "transport", "url", "enabled", "timeout_seconds", "session_binding"]}),
+        (None, {"fields": ["name", "slug", "transport", "url", "enabled", "timeout_seconds", "session_binding",
+                           "capture_traffic"]}),
         ("Local command (stdio transport)", {"fields": ["command", "args", "stdio_env"]}),
         ("Sharing", {"fields": ["owner", "team", "visibility"]}),
         ("Upstream credentials (write-only)", {
@@ -305,6 +306,9 @@ def _entry_inline(kind: EntryKind) -> type[admin.TabularInline]:
     )
 
 
+_SERVER_FIELDS = ("name", "description", "enabled", "team", "visibility", "allow_anonymous", "capture_traffic")
+
+
 @admin.register(VirtualServer)
 class VirtualServerAdmin(PrincipalScopedAdmin):
     list_display = ["slug", "name", "visibility", "enabled", "allow_anonymous", "owner", "created_at"]
@@ -313,13 +317,14 @@ class VirtualServerAdmin(PrincipalScopedAdmin):
     search_fields = ["slug", "name"]
     raw_id_fields = ["owner"]
     inlines = [_entry_inline(kind) for kind in KINDS]
-    fields = ["slug", "name", "description", "enabled", "allow_anonymous", "owner", "team", "visibility"]
+    fields = ["slug", "name", "description", "enabled", "allow_anonymous", "capture_traffic", "owner", "team",
+              "visibility"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["slug"] if obj is not None else []
 
     def save_model(self, request, obj, form, change):
-        fields = {name: form.cleaned_data[name] for name in ("name", "description", "enabled", "team", "visibility", "allow_anonymous")}
+        fields = {name: form.cleaned_data[name] for name in _SERVER_FIELDS}
         try:
             if change:
                 saved = services.server_update(server=VirtualServer.objects.get(pk=obj.pk), actor=request.user, **fields)

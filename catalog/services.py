@@ -99,6 +99,7 @@ def upstream_create(
     args: list[str] | None = None,
     env: dict[str, str] | None = None,
     session_binding: str = Upstream.SessionBinding.POOLED,
+    capture_traffic: bool = False,
     actor=None,
 ) -> Upstream:
     if transport not in Upstream.Transport.values:
@@ -146,6 +147,7 @@ def upstream_create(
         args=list(args or []),
         env_sealed=env_sealed,
         session_binding=session_binding,
+        capture_traffic=capture_traffic,
     )
     audit_record(
         "upstream.create",
@@ -159,6 +161,7 @@ def upstream_create(
             "transport": transport,
             "auth_type": auth_type,
             "visibility": visibility,
+            "capture_traffic": capture_traffic,
         },
     )
     catalog_version_bump()
@@ -177,7 +180,7 @@ def upstream_update(
     """Change plain fields (url, command, args, transport, enabled, visibility, team, timeout_seconds, auth_type),
     credentials and the stdio environment."""
     allowed = {"url", "command", "args", "transport", "enabled", "visibility", "team", "timeout_seconds", "auth_type",
-               "name", "session_binding"}
+               "name", "session_binding", "capture_traffic"}
     unknown = set(changes) - allowed
     if unknown:
         raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on an upstream.")
@@ -442,6 +445,7 @@ def server_create(
     visibility: str = Visibility.PRIVATE,
     enabled: bool = True,
     allow_anonymous: bool = False,
+    capture_traffic: bool = False,
     actor=None,
 ) -> VirtualServer:
     if not slug or slugify(slug) != slug or len(slug) > 64:
@@ -458,6 +462,7 @@ def server_create(
         visibility=visibility,
         enabled=enabled,
         allow_anonymous=allow_anonymous,
+        capture_traffic=capture_traffic,
     )
     _compose(server, {TOOLS: tools or [], PROMPTS: prompts or [], RESOURCES: resources or []})
     audit_record(
@@ -470,6 +475,7 @@ def server_create(
             "resources": [RESOURCES.key(resource, alias) for resource, alias in resources or []],
             "visibility": visibility,
             "allow_anonymous": allow_anonymous,
+            "capture_traffic": capture_traffic,
         },
     )
     catalog_version_bump()
@@ -486,7 +492,7 @@ def server_update(
     resources: Entries | None = None,
     **changes,
 ) -> VirtualServer:
-    allowed = {"name", "description", "enabled", "visibility", "team", "allow_anonymous"}
+    allowed = {"name", "description", "enabled", "visibility", "team", "allow_anonymous", "capture_traffic"}
     unknown = set(changes) - allowed
     if unknown:
         raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on a virtual server.")

@@ -16,7 +16,7 @@ from mcp_types import HEADER_MISMATCH
 from catalog.snapshot import CatalogSnapshot, Route
 from config.metrics import mcp_request_observed
 from proxy import relay
-from proxy.protocol import input_required, versions
+from proxy.protocol import capture, input_required, versions
 from proxy.protocol.admission import admitted
 from proxy.protocol.calls import DownstreamCall
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
@@ -317,6 +317,12 @@ HANDLERS: dict[str, Handler] = {
 
 
 async def handle_request(ctx: CallContext, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    if ctx.snapshot.capture_any:  # traffic capture is opt-in per server or upstream (proxy.protocol.capture)
+        return await capture.captured(ctx, method, params, _handle_request)
+    return await _handle_request(ctx, method, params)
+
+
+async def _handle_request(ctx: CallContext, method: str, params: dict[str, Any]) -> dict[str, Any]:
     handler = HANDLERS.get(method)
     if handler is None:
         raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
