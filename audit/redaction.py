@@ -59,7 +59,9 @@ def redact_text(text: str) -> str:
 def redact(value: Any) -> Any:
     """A copy of ``value`` with secrets replaced by ``[REDACTED]``."""
     if isinstance(value, dict):
-        return {key: REDACTED if _secret_key(key) and item not in (None, "") else redact(item) for key, item in value.items()}
+        return {
+            key: REDACTED if _secret_key(key) and item not in (None, "") else redact(item) for key, item in value.items()
+        }
     if isinstance(value, list):
         return [redact(item) for item in value]
     if isinstance(value, str):

@@ -263,7 +263,8 @@ class _Importer:
                 services.server_update(
                     server=existing, actor=self.actor, name=item.get("name", existing.name),
                     description=item.get("description", ""), enabled=item.get("enabled", True),
-                    capture_traffic=item.get("capture_traffic", False), team=sharing["team"], visibility=sharing["visibility"], **self._composition(item),
+                    capture_traffic=item.get("capture_traffic", False), team=sharing["team"],
+                    visibility=sharing["visibility"], **self._composition(item),
                 )
                 self.report.updated["servers"] += 1
 

@@ -186,7 +186,9 @@ def snapshot_build(*, principal: Principal, server_slug: str) -> CatalogSnapshot
             logger.warning("Skipping invalid URI template %r of %s.", template.uri_template, template.upstream)
             continue
         template_routes.append((template, TemplateRoute(parsed, route(template.uri_template, template.uri_template, template.upstream))))
-    tool_routes = {name: route(name, tool.original_name, tool.upstream, rest_specs.get(tool.pk)) for name, tool, _ in tools}
+    tool_routes = {
+        name: route(name, tool.original_name, tool.upstream, rest_specs.get(tool.pk)) for name, tool, _ in tools
+    }
     prompt_routes = {name: route(name, prompt.original_name, prompt.upstream) for name, prompt, _ in prompts}
     resource_routes = {uri: route(uri, uri, resource.upstream) for uri, resource, _ in resources}
     capture_server = server is not None and server.capture_traffic

@@ -1,6 +1,6 @@
 """ASGI lifespan: at startup, hook the server's shutdown signals so event streams end with a reconnect hint
-(config.draining); when the server shuts down, write buffered token usage and captured traffic, and close pooled upstream sessions and
-REST clients."""
+(config.draining); when the server shuts down, write buffered token usage and captured traffic, and close pooled
+upstream sessions and REST clients."""
 from __future__ import annotations
 
 import asyncio

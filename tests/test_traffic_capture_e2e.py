@@ -142,3 +142,20 @@ async def test_websocket_transport_is_captured(demo, gateway):
     request, reply = await _rows(2, method="tools/call", name="fixture__echo")
     assert "over websocket" in reply.payload
     assert request.session_digest == reply.session_digest != ""
+
+
+async def test_progress_streamed_during_a_call_is_captured_gateway_to_client(demo):
+    await _capture_server(demo["server"])
+    seen = []
+
+    async def progress(value, total, message):
+        seen.append(value)
+
+    async with sdk_client(demo["url"], demo["token"], mode="legacy") as client:
+        await client.call_tool("fixture__slow", {"seconds": 0.2}, progress_callback=progress)
+    assert seen
+    rows = await _rows(len(seen), method="notifications/progress")
+    assert {row.direction for row in rows} == {"out"}
+    assert {row.name for row in rows} == {"fixture__slow"}
+    call = (await _rows(method="tools/call", name="fixture__slow", direction="in"))[0]
+    assert {row.rpc_id for row in rows} == {call.rpc_id}

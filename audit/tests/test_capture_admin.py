@@ -90,7 +90,8 @@ def test_staff_without_security_audit_is_refused(client, message, owner, team, t
 
 def test_nobody_changes_or_deletes_captures(client, admin_user, message):
     client.force_login(admin_user)
-    assert client.post(reverse("admin:audit_capturedmessage_delete", args=[message.pk]), {"post": "yes"}).status_code == 403
+    deleted = client.post(reverse("admin:audit_capturedmessage_delete", args=[message.pk]), {"post": "yes"})
+    assert deleted.status_code == 403
     assert CapturedMessage.objects.filter(pk=message.pk).exists()
 
 
