@@ -13,6 +13,7 @@ from audit.capture import Capture
 from audit.models import CapturedMessage
 from audit.services import captured_messages_purge, captured_messages_write
 from teams.models import PlatformRole
+from tests.browser import CHROMIUM, CHROMIUM_MISSING, chromium_page, password_login
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -122,3 +123,22 @@ def test_retention_run_applies_capture_retention_days(settings):
     _captured(name="kept", created_at=now - timedelta(days=2))
     assert retention_run(now=now)["captured_messages"] == 1
     assert list(CapturedMessage.objects.values_list("name", flat=True)) == ["kept"]
+
+
+@pytest.mark.skipif(CHROMIUM_MISSING, reason=f"no browser at {CHROMIUM}")
+@pytest.mark.django_db(transaction=True)
+def test_viewer_browses_captures_in_a_real_browser_and_script_stays_text(live_server):
+    viewer = _staff("browser-viewer@example.com", PlatformRole.Name.VIEWER)
+    viewer.set_password("browser-viewer-password")
+    viewer.save()
+    message = _captured(name="fixture__echo", server_slug="demo")
+    with chromium_page() as page:
+        dialogs = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        password_login(page, live_server.url, viewer.email, "browser-viewer-password", path="/admin/login/")
+        page.goto(f"{live_server.url}{reverse(LIST)}?q=fixture__echo")
+        assert page.locator("#result_list tbody tr").count() == 1
+        page.goto(f"{live_server.url}{reverse('admin:audit_capturedmessage_change', args=[message.pk])}")
+        shown = page.locator("pre").inner_text()
+        assert '"api_key": "[REDACTED]"' in shown and "<script>alert(1)</script>" in shown
+        assert dialogs == []
