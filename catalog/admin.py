@@ -84,7 +84,7 @@ class UpstreamAdmin(PrincipalScopedAdmin):
     form = UpstreamForm
     list_display = ["name", "slug", "url", "transport", "auth_type", "visibility", "enabled", "discovery_status",
                     "discovered_at"]
-    list_filter = ["transport", "visibility", "enabled", "discovery_status"]
+    list_filter = ["transport", "visibility", "enabled", "discovery_status", "capture_traffic"]
     list_select_related = ["owner", "team"]
     search_fields = ["name", "slug", "url"]
     raw_id_fields = ["owner"]
@@ -312,7 +312,7 @@ _SERVER_FIELDS = ("name", "description", "enabled", "team", "visibility", "allow
 @admin.register(VirtualServer)
 class VirtualServerAdmin(PrincipalScopedAdmin):
     list_display = ["slug", "name", "visibility", "enabled", "allow_anonymous", "owner", "created_at"]
-    list_filter = ["visibility", "enabled", "allow_anonymous"]
+    list_filter = ["visibility", "enabled", "allow_anonymous", "capture_traffic"]
     list_select_related = ["owner", "team"]
     search_fields = ["slug", "name"]
     raw_id_fields = ["owner"]
