@@ -28,6 +28,8 @@ from prometheus_client import Counter
 logger = logging.getLogger(__name__)
 
 BATCH = 200
+# After the first message of a batch, wait this long for more: one transaction per batch, not per message.
+LINGER_SECONDS = 0.2
 SHUTDOWN_SECONDS = 10.0
 _WARN_EVERY_SECONDS = 60.0
 
@@ -126,9 +128,10 @@ class CaptureWriter:
 
         while True:
             batch = [self._queue.get()]
+            deadline = time.monotonic() + LINGER_SECONDS
             while len(batch) < BATCH:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
             close_old_connections()
@@ -137,9 +140,11 @@ class CaptureWriter:
             except Exception:  # noqa: BLE001 - the writer must outlive a failed batch; payloads are not logged
                 logger.exception("Writing %d captured MCP messages failed; they are lost.", len(batch))
             finally:
+                if self._queue.empty():
+                    # Idle: give the connection back (busy, the next batch reuses it).
+                    connections.close_all()
                 for _ in batch:
                     self._queue.task_done()
-                connections.close_all()
 
 
 _writer = CaptureWriter()
