@@ -79,3 +79,52 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint through #{self.seq}"
+
+
+class CapturedMessageQuerySet(models.QuerySet):
+    def visible_to(self, principal, action: str = "view") -> CapturedMessageQuerySet:
+        """Captured payloads are security data: only holders of ``admin.security_audit`` (and superusers) read them,
+        whoever owns the server or upstream; nobody changes them."""
+        from teams.permissions import principal_may
+        from teams.roles import ADMIN_SECURITY_AUDIT
+
+        if principal is None or action != "view" or not principal_may(principal, ADMIN_SECURITY_AUDIT):
+            return self.none()
+        return self
+
+
+class CapturedMessage(models.Model):
+    """One MCP message between a client and the gateway, recorded because its virtual server or upstream has
+    ``capture_traffic`` on (audit.capture). The payload has its secrets redacted and is clamped to a maximum size.
+    The gateway↔upstream leg is not recorded: ``upstream`` says where the call went."""
+
+    class Direction(models.TextChoices):
+        CLIENT_TO_GATEWAY = "in", "client → gateway"
+        GATEWAY_TO_CLIENT = "out", "gateway → client"
+
+    created_at = models.DateTimeField(db_index=True)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    # A keyed digest of the session, never the session id itself (that would let a reader join the session).
+    session_digest = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    method = models.CharField(max_length=128, db_index=True)
+    name = models.CharField(max_length=512, blank=True, default="", help_text="The tool, prompt or resource URI.")
+    rpc_id = models.CharField(max_length=128, blank=True, default="", verbose_name="JSON-RPC id")
+    user_id = models.BigIntegerField(null=True, blank=True)
+    principal_label = models.CharField(max_length=255, blank=True, default="")
+    token_id = models.BigIntegerField(null=True, blank=True)
+    server_slug = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    upstream_slug = models.CharField(max_length=40, blank=True, default="", db_index=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    request_bytes = models.PositiveIntegerField(null=True, blank=True)
+    response_bytes = models.PositiveIntegerField(null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    payload = models.TextField(blank=True, default="")
+    payload_truncated = models.BooleanField(default=False)
+
+    objects = CapturedMessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.get_direction_display()} {self.method} {self.name}"

@@ -16,7 +16,7 @@ from django.utils import timezone
 from audit.chain import canonical_json
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.selectors import CHUNK, chain_links, audit_event_record
-from audit.services import audit_chain_pending, audit_record
+from audit.services import audit_chain_pending, audit_record, captured_messages_purge
 from config.batching import delete_in_batches
 
 
@@ -132,6 +132,10 @@ def retention_run(*, now: datetime | None = None, batch_size: int | None = None,
         usage = _usage_purge(now - timedelta(days=settings.RETENTION_USAGE_DAYS), batch_size)
         if usage is not None:
             removed["usage"] = usage
+    if settings.CAPTURE_RETENTION_DAYS:
+        removed["captured_messages"] = captured_messages_purge(
+            older_than=now - timedelta(days=settings.CAPTURE_RETENTION_DAYS), batch_size=batch_size
+        )
     if settings.RETENTION_AUDIT_DAYS:
         report = audit_archive(
             older_than=now - timedelta(days=settings.RETENTION_AUDIT_DAYS), batch_size=batch_size, via=via

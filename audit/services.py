@@ -7,6 +7,7 @@ import logging
 import re
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -14,7 +15,9 @@ from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
 from audit.chain import event_hash
-from audit.models import AuditChainHead, AuditEvent
+from audit.models import AuditChainHead, AuditEvent, CapturedMessage
+from audit.redaction import payload_redacted
+from config.batching import delete_in_batches
 from teams.principal import Principal
 
 logger = logging.getLogger(__name__)
@@ -180,3 +183,25 @@ def audit_security_event(
         action, actor=actor, via=via, target=target, data=data, token=token, ip=ip, user_agent=user_agent,
         request=request, security=True,
     )
+
+
+def captured_messages_write(*, captures: list) -> int:
+    """Store captured MCP messages (audit.capture.Capture), each payload redacted and clamped first."""
+    rows = []
+    for capture in captures:
+        payload, truncated = payload_redacted(capture.text, max_bytes=settings.CAPTURE_MAX_PAYLOAD_BYTES)
+        rows.append(CapturedMessage(
+            created_at=capture.created_at, direction=capture.direction, session_digest=capture.session_digest,
+            method=capture.method[:128], name=capture.name[:512], rpc_id=capture.rpc_id[:128], user_id=capture.user_id,
+            principal_label=capture.principal_label[:255], token_id=capture.token_id,
+            server_slug=capture.server_slug, upstream_slug=capture.upstream_slug, duration_ms=capture.duration_ms,
+            request_bytes=capture.request_bytes, response_bytes=capture.response_bytes, error_code=capture.error_code,
+            payload=payload, payload_truncated=truncated,
+        ))
+    CapturedMessage.objects.bulk_create(rows)
+    return len(rows)
+
+
+def captured_messages_purge(*, older_than, batch_size: int | None = None) -> int:
+    """Delete captured messages created before ``older_than``, a bounded batch per transaction."""
+    return delete_in_batches(CapturedMessage.objects.filter(created_at__lt=older_than), batch_size)

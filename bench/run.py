@@ -172,7 +172,9 @@ def manage(env: dict[str, str], *args: str, secret_output: bool = False) -> str:
     return result.stdout
 
 
-def prepare_gatehouse(env: dict[str, str], upstream_port: int, *, bound: bool, sse_port: int | None) -> str:
+def prepare_gatehouse(
+    env: dict[str, str], upstream_port: int, *, bound: bool, sse_port: int | None, capture: bool = False
+) -> str:
     """Migrate, register the upstream, compose the server and return a bearer token for it. With ``bound`` the same
     upstream is registered a second time with per-client-session binding, behind a second server; with ``sse_port``
     the legacy HTTP+SSE upstream is registered behind a third."""
@@ -181,7 +183,8 @@ def prepare_gatehouse(env: dict[str, str], upstream_port: int, *, bound: bool, s
     # that a fresh database does not have yet.
     manage(env, "migrate", "-v0", "--skip-checks")
     manage(env, "add_upstream", "--name", "bench", "--url", url)
-    manage(env, "create_server", "--slug", SERVER_SLUG, "--upstream", "bench", "--no-prefix")
+    manage(env, "create_server", "--slug", SERVER_SLUG, "--upstream", "bench", "--no-prefix",
+           *(["--capture-traffic"] if capture else []))
     servers = ["--server", SERVER_SLUG]
     if bound:
         manage(env, "add_upstream", "--name", BOUND_SLUG, "--url", url, "--binding", "per-client-session")
@@ -686,6 +689,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=50, help="warm-up calls before each phase (default 50)")
     parser.add_argument("--phase-timeout", type=float, default=120.0, help="hard stop per phase, seconds")
     parser.add_argument("--no-wrk", action="store_true", help="skip the gateway-only wrk phase")
+    parser.add_argument("--capture-traffic", action="store_true",
+                        help="turn traffic capture on for the 'bench' server (measures its cost)")
     args = parser.parse_args()
     if args.calls < 1 or args.rounds < 1 or args.concurrency < 0:
         parser.error("--calls and --rounds must be positive and --concurrency not negative")
@@ -724,7 +729,8 @@ def main() -> int:
         sse_port = start_upstream("sse", tmpdir, procs) if "legacy-sse" in args.transports else None
         print(f"[bench] upstream on port {upstream_port}; preparing Gatehouse in {tmpdir} ...", flush=True)
         env = gatehouse_env(tmpdir)
-        token = prepare_gatehouse(env, upstream_port, bound=args.binding != "pooled", sse_port=sse_port)
+        token = prepare_gatehouse(env, upstream_port, bound=args.binding != "pooled", sse_port=sse_port,
+                                  capture=args.capture_traffic)
 
         gateways: dict[str, int] = {}
         gateway_procs: dict[str, Proc] = {}

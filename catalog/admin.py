@@ -43,7 +43,7 @@ class UpstreamForm(forms.ModelForm):
         model = Upstream
         fields = [
             "name", "slug", "url", "command", "args", "transport", "auth_type", "owner", "team", "visibility",
-            "enabled", "timeout_seconds", "session_binding", "header_passthrough",
+            "enabled", "timeout_seconds", "session_binding", "header_passthrough", "capture_traffic",
         ]
 
     def credentials(self) -> dict | None:
@@ -94,14 +94,15 @@ class UpstreamAdmin(PrincipalScopedAdmin):
     form = UpstreamForm
     list_display = ["name", "slug", "url", "transport", "auth_type", "visibility", "enabled", "discovery_status",
                     "discovered_at"]
-    list_filter = ["transport", "visibility", "enabled", "discovery_status"]
+    list_filter = ["transport", "visibility", "enabled", "discovery_status", "capture_traffic"]
     list_select_related = ["owner", "team"]
     search_fields = ["name", "slug", "url"]
     raw_id_fields = ["owner"]
     readonly_fields = ["discovery_status", "discovery_error", "discovered_at", "has_credentials"]
     actions = ["discover_now"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "transport", "url", "enabled", "timeout_seconds", "session_binding"]}),
+        (None, {"fields": ["name", "slug", "transport", "url", "enabled", "timeout_seconds", "session_binding",
+                           "capture_traffic"]}),
         ("Local command (stdio transport)", {"fields": ["command", "args", "stdio_env"]}),
         ("Sharing", {"fields": ["owner", "team", "visibility"]}),
         ("Header passthrough (GATEHOUSE_HEADER_PASSTHROUGH)", {"fields": ["header_passthrough"]}),
@@ -316,21 +317,25 @@ def _entry_inline(kind: EntryKind) -> type[admin.TabularInline]:
     )
 
 
+_SERVER_FIELDS = ("name", "description", "enabled", "team", "visibility", "allow_anonymous", "capture_traffic")
+
+
 @admin.register(VirtualServer)
 class VirtualServerAdmin(PrincipalScopedAdmin):
     list_display = ["slug", "name", "visibility", "enabled", "allow_anonymous", "owner", "created_at"]
-    list_filter = ["visibility", "enabled", "allow_anonymous"]
+    list_filter = ["visibility", "enabled", "allow_anonymous", "capture_traffic"]
     list_select_related = ["owner", "team"]
     search_fields = ["slug", "name"]
     raw_id_fields = ["owner"]
     inlines = [_entry_inline(kind) for kind in KINDS]
-    fields = ["slug", "name", "description", "enabled", "allow_anonymous", "owner", "team", "visibility"]
+    fields = ["slug", "name", "description", "enabled", "allow_anonymous", "capture_traffic", "owner", "team",
+              "visibility"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["slug"] if obj is not None else []
 
     def save_model(self, request, obj, form, change):
-        fields = {name: form.cleaned_data[name] for name in ("name", "description", "enabled", "team", "visibility", "allow_anonymous")}
+        fields = {name: form.cleaned_data[name] for name in _SERVER_FIELDS}
         try:
             if change:
                 saved = services.server_update(server=VirtualServer.objects.get(pk=obj.pk), actor=request.user, **fields)

@@ -36,6 +36,7 @@ STRATEGIES = ("skip", "update", "fail")
 
 _UPSTREAM_FIELDS = (
     "name", "url", "transport", "auth_type", "timeout_seconds", "enabled", "command", "args", "header_passthrough",
+    "capture_traffic",
 )
 _ENTRY_FIELDS = {
     "tools": (Tool, "original_name", ("exposed_name", "title", "description", "input_schema", "output_schema", "annotations", "enabled")),
@@ -95,7 +96,8 @@ def config_export(*, encrypt_for: str | None = None) -> dict[str, Any]:
     ]
     servers = []
     for server in VirtualServer.objects.select_related("owner", "team").order_by("slug"):
-        entry = {"slug": server.slug, "name": server.name, "description": server.description, "enabled": server.enabled, **_sharing(server)}
+        entry = {"slug": server.slug, "name": server.name, "description": server.description, "enabled": server.enabled,
+                 "capture_traffic": server.capture_traffic, **_sharing(server)}
         for kind, (relation, attribute, key) in _COMPOSITION.items():
             entry[kind] = [
                 [getattr(link, attribute).upstream.slug, getattr(getattr(link, attribute), key), link.alias]
@@ -253,7 +255,8 @@ class _Importer:
                 sharing = self.sharing(item)
                 services.server_create(
                     slug=item["slug"], name=item.get("name", ""), description=item.get("description", ""),
-                    enabled=item.get("enabled", True), actor=self.actor, **sharing, **self._composition(item),
+                    enabled=item.get("enabled", True), capture_traffic=item.get("capture_traffic", False),
+                    actor=self.actor, **sharing, **self._composition(item),
                 )
                 self.report.created["servers"] += 1
             elif self.conflict("servers", item["slug"]):
@@ -261,7 +264,8 @@ class _Importer:
                 services.server_update(
                     server=existing, actor=self.actor, name=item.get("name", existing.name),
                     description=item.get("description", ""), enabled=item.get("enabled", True),
-                    team=sharing["team"], visibility=sharing["visibility"], **self._composition(item),
+                    capture_traffic=item.get("capture_traffic", False), team=sharing["team"],
+                    visibility=sharing["visibility"], **self._composition(item),
                 )
                 self.report.updated["servers"] += 1
 

@@ -80,6 +80,11 @@ class Upstream(Owned):
                   "x-upstream-authorization is forwarded as Authorization.",
     )
     enabled = models.BooleanField(default=True)
+    capture_traffic = models.BooleanField(
+        default=False,
+        help_text="Record the MCP messages of calls routed to this upstream (secrets redacted; readable by security "
+        "auditors only). Off by default.",
+    )
     discovery_status = models.CharField(
         max_length=10, choices=DiscoveryStatus.choices, default=DiscoveryStatus.NEVER
     )
@@ -208,6 +213,11 @@ class VirtualServer(Owned):
         default=False,
         help_text="Serve MCP clients that send no token, with the owner's view of this server. Off by default; "
         "flagged by the security posture check.",
+    )
+    capture_traffic = models.BooleanField(
+        default=False,
+        help_text="Record every MCP message clients exchange with this server (secrets redacted; readable by "
+        "security auditors only). Off by default.",
     )
     tools = models.ManyToManyField(Tool, through="ServerTool", related_name="servers", blank=True)
     resources = models.ManyToManyField(Resource, through="ServerResource", related_name="servers", blank=True)

@@ -34,6 +34,7 @@ def upstream_target(upstream: Upstream) -> UpstreamTarget:
         env=env_open(upstream.env_sealed),
         session_binding=upstream.session_binding,
         passthrough=tuple(upstream.header_passthrough or ()),
+        capture_traffic=upstream.capture_traffic,
     )
 
 
@@ -186,16 +187,25 @@ def snapshot_build(*, principal: Principal, server_slug: str) -> CatalogSnapshot
             logger.warning("Skipping invalid URI template %r of %s.", template.uri_template, template.upstream)
             continue
         template_routes.append((template, TemplateRoute(parsed, route(template.uri_template, template.uri_template, template.upstream))))
+    tool_routes = {
+        name: route(name, tool.original_name, tool.upstream, rest_specs.get(tool.pk)) for name, tool, _ in tools
+    }
+    prompt_routes = {name: route(name, prompt.original_name, prompt.upstream) for name, prompt, _ in prompts}
+    resource_routes = {uri: route(uri, uri, resource.upstream) for uri, resource, _ in resources}
+    capture_server = server is not None and server.capture_traffic
     return CatalogSnapshot(
         server_id=server.pk if server else None,
         server_slug=server_slug,
         server_name=server.name if server else "Gatehouse",
-        tools={name: route(name, tool.original_name, tool.upstream, rest_specs.get(tool.pk)) for name, tool, _ in tools},
+        tools=tool_routes,
         tool_listing=tuple(tool_listing(tool, name) for name, tool, _ in tools),
-        prompts={name: route(name, prompt.original_name, prompt.upstream) for name, prompt, _ in prompts},
+        prompts=prompt_routes,
         prompt_listing=tuple(prompt_listing(prompt, name) for name, prompt, _ in prompts),
-        resources={uri: route(uri, uri, resource.upstream) for uri, resource, _ in resources},
+        resources=resource_routes,
         resource_listing=tuple(resource_listing(resource, alias) for _, resource, alias in resources),
         templates=tuple(template_route for _, template_route in template_routes),
         template_listing=tuple(template_listing(template) for template, _ in template_routes),
+        capture_traffic=capture_server,
+        # Every upstream this snapshot can route to is in ``targets`` by now.
+        capture_any=capture_server or any(target.capture_traffic for target in targets.values()),
     )

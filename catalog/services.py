@@ -101,6 +101,7 @@ def upstream_create(
     env: dict[str, str] | None = None,
     session_binding: str = Upstream.SessionBinding.POOLED,
     header_passthrough: list[str] | None = None,
+    capture_traffic: bool = False,
     actor=None,
 ) -> Upstream:
     if transport not in Upstream.Transport.values:
@@ -150,6 +151,7 @@ def upstream_create(
         env_sealed=env_sealed,
         session_binding=session_binding,
         header_passthrough=header_passthrough,
+        capture_traffic=capture_traffic,
     )
     audit_record(
         "upstream.create",
@@ -164,6 +166,7 @@ def upstream_create(
             "auth_type": auth_type,
             "visibility": visibility,
             "header_passthrough": header_passthrough,
+            "capture_traffic": capture_traffic,
         },
     )
     catalog_version_bump()
@@ -191,7 +194,7 @@ def upstream_update(
     """Change plain fields (url, command, args, transport, enabled, visibility, team, timeout_seconds, auth_type),
     credentials and the stdio environment."""
     allowed = {"url", "command", "args", "transport", "enabled", "visibility", "team", "timeout_seconds", "auth_type",
-               "name", "session_binding", "header_passthrough"}
+               "name", "session_binding", "header_passthrough", "capture_traffic"}
     unknown = set(changes) - allowed
     if unknown:
         raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on an upstream.")
@@ -458,6 +461,7 @@ def server_create(
     visibility: str = Visibility.PRIVATE,
     enabled: bool = True,
     allow_anonymous: bool = False,
+    capture_traffic: bool = False,
     actor=None,
 ) -> VirtualServer:
     if not slug or slugify(slug) != slug or len(slug) > 64:
@@ -474,6 +478,7 @@ def server_create(
         visibility=visibility,
         enabled=enabled,
         allow_anonymous=allow_anonymous,
+        capture_traffic=capture_traffic,
     )
     _compose(server, {TOOLS: tools or [], PROMPTS: prompts or [], RESOURCES: resources or []})
     audit_record(
@@ -486,6 +491,7 @@ def server_create(
             "resources": [RESOURCES.key(resource, alias) for resource, alias in resources or []],
             "visibility": visibility,
             "allow_anonymous": allow_anonymous,
+            "capture_traffic": capture_traffic,
         },
     )
     catalog_version_bump()
@@ -502,7 +508,7 @@ def server_update(
     resources: Entries | None = None,
     **changes,
 ) -> VirtualServer:
-    allowed = {"name", "description", "enabled", "visibility", "team", "allow_anonymous"}
+    allowed = {"name", "description", "enabled", "visibility", "team", "allow_anonymous", "capture_traffic"}
     unknown = set(changes) - allowed
     if unknown:
         raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on a virtual server.")

@@ -28,6 +28,8 @@ class UpstreamTarget:
     passthrough: tuple[str, ...] = ()
     # True on a per-call copy whose headers include a client's forwarded ones (proxy.upstream.passthrough).
     caller_headers: bool = False
+    # Record the MCP messages of calls routed here (audit.capture).
+    capture_traffic: bool = False
 
     @property
     def bound_to_client_session(self) -> bool:
@@ -85,6 +87,10 @@ class CatalogSnapshot:
     resource_listing: tuple[dict[str, Any], ...] = ()
     templates: tuple[TemplateRoute, ...] = ()
     template_listing: tuple[dict[str, Any], ...] = ()
+    # Traffic capture (audit.capture): the server records everything; ``capture_any`` is the one flag the data plane
+    # checks per request, true when the server or any upstream behind it records.
+    capture_traffic: bool = False
+    capture_any: bool = False
 
     def resource_route(self, uri: str) -> Route | None:
         """The route for a concrete URI: a listed resource, else the first template that matches it."""

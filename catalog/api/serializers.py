@@ -37,7 +37,8 @@ class UpstreamSerializer(TeamScopedMixin, serializers.ModelSerializer):
         fields = [
             "id", "name", "slug", "url", "command", "args", "env", "transport", "auth_type", "credentials",
             "has_credentials", "owner", "team",
-            "visibility", "enabled", "timeout_seconds", "session_binding", "header_passthrough", "discovery_status", "discovery_error", "discovered_at",
+            "visibility", "enabled", "timeout_seconds", "session_binding", "header_passthrough", "capture_traffic",
+            "discovery_status", "discovery_error", "discovered_at",
             "created_at", "updated_at",
         ]
         read_only_fields = ["discovery_status", "discovery_error", "discovered_at", "created_at", "updated_at"]
@@ -160,7 +161,7 @@ class VirtualServerSerializer(TeamScopedMixin, serializers.ModelSerializer):
     class Meta:
         model = VirtualServer
         fields = [
-            "id", "slug", "name", "description", "enabled", "allow_anonymous", "visibility", "team", "owner", "tools",
+            "id", "slug", "name", "description", "enabled", "allow_anonymous", "capture_traffic", "visibility", "team", "owner", "tools",
             "prompts",
             "resources", "mcp_path", "created_at", "updated_at",
         ]

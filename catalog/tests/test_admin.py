@@ -61,7 +61,16 @@ def populated(owner):
     _populate_access(owner, team, token)
     _operations_rows(upstream)
     _rest_rows(owner)
+    _capture_rows()
     return upstream
+
+
+def _capture_rows() -> None:
+    from audit.capture import Capture
+    from audit.services import captured_messages_write
+
+    captured_messages_write(captures=[Capture(direction="in", method="tools/call", name="fixture__echo",
+                                              text='{"jsonrpc":"2.0","id":1,"method":"tools/call"}')])
 
 
 def _rest_rows(owner) -> None:

@@ -452,6 +452,16 @@ def test_patch_server_replaces_its_tools(two_tools, owner):
     assert [entry.alias for entry in server.server_tools.all()] == ["plus"]
 
 
+def test_capture_traffic_is_off_by_default_and_switched_on_by_patch(owner):
+    server = VirtualServerFactory(owner=owner)
+    client = client_for(owner)
+    assert client.get(f"{API}/servers/{server.pk}/").json()["capture_traffic"] is False
+    response = client.patch(f"{API}/servers/{server.pk}/", {"capture_traffic": True}, format="json")
+    assert response.status_code == 200 and response.json()["capture_traffic"] is True
+    server.refresh_from_db()
+    assert server.capture_traffic is True
+
+
 def test_delete_server(owner):
     server = VirtualServerFactory(owner=owner)
     assert client_for(owner).delete(f"{API}/servers/{server.pk}/").status_code == 204

@@ -82,6 +82,18 @@ def test_round_trip_onto_an_empty_catalog_reproduces_it(catalog, tmp_path):
     assert weather.header_passthrough == ["x-tenant", "x-upstream-authorization"]
 
 
+def test_capture_flags_travel_with_the_configuration(catalog, tmp_path):
+    services.upstream_update(upstream=catalog, actor=None, capture_traffic=True)
+    services.server_update(server=VirtualServer.objects.get(slug="meteo"), actor=None, capture_traffic=True)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(_export()))
+    _empty_catalog()
+    _import(path)
+    assert Upstream.objects.get(slug="weather").capture_traffic is True
+    assert Upstream.objects.get(slug="plain").capture_traffic is False
+    assert VirtualServer.objects.get(slug="meteo").capture_traffic is True
+
+
 def test_without_secrets_the_upstream_arrives_unauthenticated(catalog, tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(_export()))

@@ -455,6 +455,11 @@ AUDIT_ARCHIVE_DIR = Path(env_str("AUDIT_ARCHIVE_DIR", str(VAR_DIR / "audit-archi
 RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 365, minimum=0)
 RETENTION_HEALTH_DAYS = env_int("RETENTION_HEALTH_DAYS", 14, minimum=0)
 RETENTION_USAGE_DAYS = env_int("RETENTION_USAGE_DAYS", 90, minimum=0)
+# Traffic capture (audit.capture): days captured MCP messages are kept, the largest payload stored (bytes, after
+# redaction; longer ones are cut) and the writer's queue (a full queue drops captures, counted, never slows calls).
+CAPTURE_RETENTION_DAYS = env_int("CAPTURE_RETENTION_DAYS", 7, minimum=0)
+CAPTURE_MAX_PAYLOAD_BYTES = env_int("CAPTURE_MAX_PAYLOAD_BYTES", 65536, minimum=256)
+CAPTURE_QUEUE_SIZE = env_int("CAPTURE_QUEUE_SIZE", 10000, minimum=1)
 # Rows deleted per transaction, so a purge never holds a table lock for long.
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
 # Upstream health: probe interval (per upstream, overridable), consecutive failures before "unhealthy", and how long an

@@ -12,7 +12,7 @@ from django.conf import settings
 from catalog.snapshot import CatalogSnapshot, Route
 from config.metrics import mcp_request_observed
 from proxy import relay
-from proxy.protocol import holds, input_required, versions
+from proxy.protocol import capture, holds, input_required, versions
 from proxy.protocol.admission import admitted
 from proxy.protocol.calls import DownstreamCall
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
@@ -303,6 +303,12 @@ HANDLERS: dict[str, Handler] = {
 
 
 async def handle_request(ctx: CallContext, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    if ctx.snapshot.capture_any:  # traffic capture is opt-in per server or upstream (proxy.protocol.capture)
+        return await capture.captured(ctx, method, params, _handle_request)
+    return await _handle_request(ctx, method, params)
+
+
+async def _handle_request(ctx: CallContext, method: str, params: dict[str, Any]) -> dict[str, Any]:
     handler = HANDLERS.get(method)
     if handler is None:
         raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {method}")

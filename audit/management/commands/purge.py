@@ -9,7 +9,8 @@ from audit.retention import AuditChainBroken, retention_run
 class Command(BaseCommand):
     help = (
         "Apply the retention periods now (what the scheduled task does): health history older than "
-        "RETENTION_HEALTH_DAYS and usage logs older than RETENTION_USAGE_DAYS are deleted; audit events older than "
+        "RETENTION_HEALTH_DAYS, usage logs older than RETENTION_USAGE_DAYS and captured MCP traffic older than "
+        "CAPTURE_RETENTION_DAYS are deleted; audit events older than "
         "RETENTION_AUDIT_DAYS are archived to AUDIT_ARCHIVE_DIR with a checkpoint, then removed. Rows go in batches "
         "of --batch-size per transaction."
     )

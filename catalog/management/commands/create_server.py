@@ -25,6 +25,10 @@ class Command(BaseCommand):
             "--allow-anonymous", action="store_true",
             help="Serve MCP clients that send no token (e.g. the conformance suite). Flagged by the posture check.",
         )
+        parser.add_argument(
+            "--capture-traffic", action="store_true",
+            help="Record this server's MCP messages (secrets redacted) for the admin's traffic inspector.",
+        )
         parser.add_argument("--owner", help="Owner's email; defaults to the platform admin.")
         parser.add_argument("--visibility", choices=["private", "team", "public"], default="private")
 
@@ -63,6 +67,7 @@ class Command(BaseCommand):
                 resources=[(resource, "") for resource in {r.pk: r for r in resources}.values()],
                 visibility=options["visibility"],
                 allow_anonymous=options["allow_anonymous"],
+                capture_traffic=options["capture_traffic"],
             )
         except services.CatalogError as exc:
             raise CommandError(str(exc)) from None
