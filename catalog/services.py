@@ -12,7 +12,7 @@ from django.utils.text import slugify
 
 from audit.services import audit_record
 from catalog.composition import PROMPTS, RESOURCES, TOOLS, Entries, EntryKind, composition_set
-from catalog.credentials import SEALED_FIELDS, CredentialError, credentials_seal, env_seal
+from catalog.credentials import CONNECTION_SEALED_FIELDS, SEALED_FIELDS, CredentialError, credentials_seal, env_seal
 from catalog.discovery import DiscoveredCatalog, discover, schema_text
 from catalog.errors import CatalogError
 from catalog.models import (
@@ -22,6 +22,7 @@ from catalog.models import (
     RestEndpoint,
     Tool,
     Upstream,
+    UpstreamConnection,
     VirtualServer,
     Visibility,
 )
@@ -525,38 +526,16 @@ class ResealReport:
 
 
 def upstream_secrets_reseal(*, batch_size: int = 200) -> ResealReport:
-    """Re-encrypt every sealed upstream secret under the first key of GATEHOUSE_ENCRYPTION_KEYS.
+    """Re-encrypt every sealed upstream secret (upstream credentials and environments, users' upstream OAuth
+    tokens) under the first key of GATEHOUSE_ENCRYPTION_KEYS.
 
     Batches of ``batch_size`` rows, each in its own transaction with the rows locked, so a long rotation neither
     holds one huge transaction nor races an edit. Values already under the active key are left alone (idempotent);
-    a value no configured key opens is reported by upstream name and left unchanged.
+    a value no configured key opens is reported by row name and left unchanged.
     """
     report = ResealReport()
-    last_pk = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                Upstream.objects.select_for_update().filter(pk__gt=last_pk).order_by("pk")[:batch_size]
-            )
-            if not batch:
-                break
-            for upstream in batch:
-                changed: dict[str, str] = {}
-                for field_name, purpose in SEALED_FIELDS:
-                    try:
-                        resealed = reseal(getattr(upstream, field_name), purpose=purpose)
-                    except SecretDecryptionError:
-                        report.unreadable.append(f"{upstream.name} ({field_name})")
-                        continue
-                    if resealed is None:
-                        report.current += bool(getattr(upstream, field_name))
-                    else:
-                        changed[field_name] = resealed
-                if changed:
-                    # update(), not save(): a key rotation is not an edit of the upstream (updated_at unchanged).
-                    Upstream.objects.filter(pk=upstream.pk).update(**changed)
-                    report.resealed += len(changed)
-            last_pk = batch[-1].pk
+    for model, fields in ((Upstream, SEALED_FIELDS), (UpstreamConnection, CONNECTION_SEALED_FIELDS)):
+        _reseal_rows(model, fields, report, batch_size)
     with transaction.atomic():
         audit_record(
             "encryption.rotate",
@@ -564,6 +543,32 @@ def upstream_secrets_reseal(*, batch_size: int = 200) -> ResealReport:
                   "unreadable": len(report.unreadable)},
         )
     return report
+
+
+def _reseal_rows(model, fields, report: ResealReport, batch_size: int) -> None:
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            batch = list(model.objects.select_for_update().filter(pk__gt=last_pk).order_by("pk")[:batch_size])
+            if not batch:
+                return
+            for row in batch:
+                changed: dict[str, str] = {}
+                for field_name, purpose in fields:
+                    try:
+                        resealed = reseal(getattr(row, field_name), purpose=purpose)
+                    except SecretDecryptionError:
+                        report.unreadable.append(f"{row} ({field_name})")
+                        continue
+                    if resealed is None:
+                        report.current += bool(getattr(row, field_name))
+                    else:
+                        changed[field_name] = resealed
+                if changed:
+                    # update(), not save(): a key rotation is not an edit of the row (updated_at unchanged).
+                    model.objects.filter(pk=row.pk).update(**changed)
+                    report.resealed += len(changed)
+            last_pk = batch[-1].pk
 
 
 @transaction.atomic
