@@ -64,7 +64,7 @@ class PendingConnect:
         return cls(**data)
 
 
-def _client_for(upstream: Upstream, server: AuthorizationServer, redirect_uri: str) -> tuple[str, str]:
+def _client_for(upstream: Upstream, server: AuthorizationServer, redirect_uri: str, scope: str) -> tuple[str, str]:
     """(client id, client secret) Gatehouse uses at this authorization server: the administrator's, else one
     registered earlier with the same issuer, else a new RFC 7591 registration when the issuer is allowed one."""
     oauth = oauth_settings_open(upstream.auth_type, upstream.credentials_sealed)
@@ -79,7 +79,7 @@ def _client_for(upstream: Upstream, server: AuthorizationServer, redirect_uri: s
             f"Upstream '{upstream.name}' has no OAuth client id, and dynamic client registration with "
             f"{server.issuer} is not allowed (GATEHOUSE_UPSTREAM_OAUTH_DCR_ISSUERS)."
         )
-    client = client_register(metadata=server.metadata, redirect_uri=redirect_uri, scope=server.scope)
+    client = client_register(metadata=server.metadata, redirect_uri=redirect_uri, scope=scope or None)
     oauth["registered"] = {"issuer": server.issuer, "client_id": client.client_id, "client_secret": client.client_secret or ""}
     with transaction.atomic():
         Upstream.objects.filter(pk=upstream.pk).update(credentials_sealed=oauth_settings_seal(oauth))
@@ -108,7 +108,8 @@ def upstream_connect_begin(*, user, upstream: Upstream, redirect_uri: str) -> tu
         server = authorization_server_discover(
             upstream_url=upstream.url, issuer=oauth.get("issuer", ""), resource=oauth.get("resource", "")
         )
-        client_id, _secret = _client_for(upstream, server, redirect_uri)
+        scope = _scope(upstream, server)
+        client_id, _secret = _client_for(upstream, server, redirect_uri, scope)
     except OAuthFlowFailed as exc:
         raise CatalogError(str(exc)) from None
     metadata = server.metadata
@@ -127,7 +128,7 @@ def upstream_connect_begin(*, user, upstream: Upstream, redirect_uri: str) -> tu
         token_auth_methods=metadata.token_endpoint_auth_methods_supported,
         client_id=client_id,
         resource=server.resource,
-        scope=_scope(upstream, server),
+        scope=scope,
         expires=time.time() + settings.GATEHOUSE_UPSTREAM_OAUTH_STATE_TTL_SECONDS,
     )
     query = {
