@@ -21,6 +21,9 @@ from proxy.upstream.breaker import breaker_state
 from teams.admin_scoping import PrincipalScopedAdmin
 
 
+OAUTH_FIELDS = ("client_id", "client_secret", "scope", "issuer", "token_endpoint", "resource")
+
+
 class UpstreamForm(forms.ModelForm):
     """Credentials are write-only: blank keeps what is stored, and nothing stored is ever rendered."""
 
@@ -31,6 +34,19 @@ class UpstreamForm(forms.ModelForm):
     custom_headers = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text='JSON object, e.g. {"X-Api-Key": "…"}'
     )
+    oauth_client_id = forms.CharField(required=False, label="OAuth client id")
+    oauth_client_secret = forms.CharField(
+        required=False, label="OAuth client secret", widget=forms.PasswordInput(render_value=False)
+    )
+    oauth_scope = forms.CharField(required=False, label="OAuth scope")
+    oauth_issuer = forms.URLField(
+        required=False, label="OAuth issuer", assume_scheme="https",
+        help_text="Blank: found from the upstream's protected-resource metadata.",
+    )
+    oauth_token_endpoint = forms.URLField(required=False, label="OAuth token endpoint", assume_scheme="https",
+                                          help_text="Client credentials: blank discovers it from the issuer.")
+    oauth_resource = forms.URLField(required=False, label="OAuth resource", assume_scheme="https",
+                                    help_text="RFC 8707 resource indicator; blank: the upstream's URL.")
     stdio_env = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -54,6 +70,10 @@ class UpstreamForm(forms.ModelForm):
             return {"username": data["basic_username"], "password": data.get("basic_password", "")}
         if auth_type == Upstream.AuthType.HEADERS and data.get("custom_headers"):
             return {"headers": self._headers()}
+        if auth_type in (Upstream.AuthType.OAUTH_USER, Upstream.AuthType.OAUTH_CLIENT_CREDENTIALS):
+            oauth = {name: data.get(f"oauth_{name}") for name in OAUTH_FIELDS}
+            oauth = {name: value for name, value in oauth.items() if value}
+            return oauth or None
         return None
 
     def env(self) -> dict | None:
@@ -96,7 +116,9 @@ class UpstreamAdmin(PrincipalScopedAdmin):
         ("Sharing", {"fields": ["owner", "team", "visibility"]}),
         ("Upstream credentials (write-only)", {
             "fields": ["auth_type", "has_credentials", "bearer_token", "basic_username", "basic_password",
-                       "custom_headers"],
+                       "custom_headers", "oauth_client_id", "oauth_client_secret", "oauth_scope", "oauth_issuer",
+                       "oauth_token_endpoint", "oauth_resource"],
+            "description": "OAuth settings replace the stored ones when any is filled in (the secret too).",
         }),
         ("Discovery", {"fields": ["discovery_status", "discovery_error", "discovered_at"]}),
     ]

@@ -115,6 +115,7 @@ def upstream_create(
         if command or args or env:
             raise CatalogError("A command, arguments and environment apply to stdio upstreams only.")
     _validate_sharing(visibility, team)
+    _validate_auth(transport, auth_type)
     if not name or len(name) > 100:
         raise CatalogError("An upstream needs a name of 1 to 100 characters.")
     slug = slug or slugify(name).replace("-", "_")[:40]
@@ -166,6 +167,14 @@ def upstream_create(
     return upstream
 
 
+def _validate_auth(transport: str, auth_type: str) -> None:
+    if auth_type not in Upstream.AuthType.values:
+        raise CatalogError(f"Authentication must be one of {', '.join(Upstream.AuthType.values)}.")
+    oauth = auth_type in (Upstream.AuthType.OAUTH_USER, Upstream.AuthType.OAUTH_CLIENT_CREDENTIALS)
+    if oauth and transport not in (Upstream.Transport.STREAMABLE_HTTP, Upstream.Transport.SSE):
+        raise CatalogError("OAuth authentication applies to MCP upstreams over HTTP (streamable HTTP or SSE).")
+
+
 def _validate_binding(session_binding: str) -> None:
     if session_binding not in Upstream.SessionBinding.values:
         raise CatalogError(f"Session binding must be one of {', '.join(Upstream.SessionBinding.values)}.")
@@ -197,6 +206,7 @@ def upstream_update(
         _validate_url(upstream.url)
         upstream.command, upstream.args, upstream.env_sealed = "", [], ""
     _validate_sharing(upstream.visibility, upstream.team)
+    _validate_auth(upstream.transport, upstream.auth_type)
     if env is not None and upstream.transport == Upstream.Transport.STDIO:
         try:
             upstream.env_sealed = env_seal(env)

@@ -9,9 +9,12 @@ from teams import permissions
 from teams.selectors import principal_for_user
 
 
-def upstream_connections_of(*, user) -> QuerySet[UpstreamConnection]:
+def upstream_connections_of(*, user=None, user_id: int | None = None) -> QuerySet[UpstreamConnection]:
     """The user's own connections, never anyone else's."""
-    return UpstreamConnection.objects.filter(user=user).select_related("upstream")
+    user_id = user.pk if user is not None else user_id
+    if user_id is None:
+        return UpstreamConnection.objects.none()
+    return UpstreamConnection.objects.filter(user_id=user_id).select_related("upstream", "user")
 
 
 def upstream_connection_get_own(*, user, pk) -> UpstreamConnection | None:
