@@ -18,12 +18,13 @@ from django.conf import settings
 from mcp_types import URL_ELICITATION_REQUIRED
 
 from catalog.snapshot import UpstreamTarget
+from config.memo import BoundedMemo
 from proxy.upstream.errors import UpstreamError, UpstreamUnavailable
 
 OAUTH_TYPES = ("oauth_user", "oauth_client_credentials")
 
-# (kind, upstream id, connection id or client fingerprint) → (access token, expiry as a Unix time).
-_tokens: dict[tuple, tuple[str, float]] = {}
+# (kind, upstream id, user and connection id, or client fingerprint) → (access token, expiry as a Unix time).
+_tokens: BoundedMemo[tuple, tuple[str, float]] = BoundedMemo(10_000)
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, asyncio.Lock]] = weakref.WeakKeyDictionary()
 
 
@@ -57,7 +58,7 @@ def _authorization_required(target: UpstreamTarget) -> UpstreamAuthorizationRequ
 
 def _key(target: UpstreamTarget) -> tuple:
     if target.per_user:
-        return ("user", target.id, target.oauth_connection_id)
+        return ("user", target.id, target.oauth_user_id, target.oauth_connection_id)
     return ("client", target.id, hash(target.oauth_client))
 
 
@@ -98,19 +99,20 @@ async def _client_token(target: UpstreamTarget) -> tuple[str, float]:
 async def access_token(target: UpstreamTarget, *, stale: str | None = None) -> str:
     """The access token to send ``target`` now; ``stale`` is one the upstream just refused."""
     key = _key(target)
-    if _fresh(_tokens.get(key), stale):
-        return _tokens[key][0]
+    cached = _tokens.get(key)
+    if _fresh(cached, stale):
+        return cached[0]
     async with _lock(key):
-        if _fresh(_tokens.get(key), stale):
-            return _tokens[key][0]
-        _tokens.pop(key, None)
+        cached = _tokens.get(key)
+        if _fresh(cached, stale):
+            return cached[0]
         try:
             fetched = await (_user_token(target, stale) if target.per_user else _client_token(target))
         except UpstreamError:
             raise
         except Exception as exc:  # noqa: BLE001 - the authorization server failing makes the upstream unusable
             raise UpstreamUnavailable(f"Upstream '{target.name}': could not obtain an OAuth access token ({exc}).") from exc
-        _tokens[key] = fetched
+        _tokens.put(key, fetched)
         return fetched[0]
 
 
