@@ -250,3 +250,36 @@ def test_dynamic_client_registration_only_with_an_allowed_issuer(world):
     assert stored.client_id not in (CLIENT_ID, SERVICE_CLIENT_ID)
     report = catalog_services.upstream_discover(upstream=upstream)
     assert report.ok and "registered__whoami" in report.tools
+
+
+def _poison(target) -> str:
+    """Put a token the upstream refuses in this process's memory, as if the real one had been revoked."""
+    from proxy.upstream import oauth
+
+    bogus = "not-a-valid-token"
+    oauth._tokens.put(oauth._key(target), (bogus, time.time() + 3600))
+    return bogus
+
+
+@pytest.mark.parametrize("kind", ["client", "user"])
+def test_an_upstream_401_fetches_a_new_token_once(world, kind):
+    from catalog.selectors import upstream_target
+    from proxy.upstream import oauth
+
+    owner = UserFactory(email=f"refused-{kind}@example.com")
+    if kind == "client":
+        upstream = catalog_services.upstream_create(
+            owner=owner, name="refetch", url=world.upstream_url, auth_type=Upstream.AuthType.OAUTH_CLIENT_CREDENTIALS,
+            credentials={"issuer": world.issuer, "client_id": SERVICE_CLIENT_ID,
+                         "client_secret": SERVICE_CLIENT_SECRET, "scope": "tools"},
+            timeout_seconds=10,
+        )
+    else:
+        upstream = _per_user_upstream(owner, world, name="refetch")
+        _connect(owner, upstream.slug, "grace")
+    target = upstream_target(upstream)
+    bogus = _poison(target)
+    report = catalog_services.upstream_discover(upstream=upstream)  # discovery goes through the same auth
+    assert report.ok, report.error
+    token, _expiry = oauth._tokens.get(oauth._key(target))
+    assert token != bogus and token.startswith("eyJ")

@@ -125,3 +125,22 @@ def test_the_connections_page_shows_only_the_users_own(client, owner, outsider):
     # Disconnecting someone else's connection is unknown.
     assert client.post(f"/accounts/upstreams/{upstream.slug}/disconnect/").status_code == 404
     assert UpstreamConnection.objects.filter(user=outsider).exists()
+
+
+def test_the_admin_stores_oauth_settings_write_only(admin_client, owner):
+    form = {
+        "name": "admin-oauth", "slug": "admin_oauth", "url": "https://mcp.example.com/mcp",
+        "transport": "streamable_http", "auth_type": "oauth_user", "owner": owner.pk, "team": "",
+        "visibility": "private", "enabled": "on", "timeout_seconds": "5", "session_binding": "pooled",
+        "oauth_client_id": "gatehouse", "oauth_client_secret": SECRET, "oauth_scope": "tools",
+        "oauth_issuer": "", "oauth_token_endpoint": "", "oauth_resource": "",
+    }
+    admin_client.post("/admin/catalog/upstream/add/", form)  # discovery fails (no network): the upstream is kept
+    upstream = Upstream.objects.get(slug="admin_oauth")
+    from catalog.credentials import oauth_settings_open
+
+    assert oauth_settings_open(upstream.auth_type, upstream.credentials_sealed) == {
+        "client_id": "gatehouse", "client_secret": SECRET, "scope": "tools",
+    }
+    page = admin_client.get(f"/admin/catalog/upstream/{upstream.pk}/change/").content.decode()
+    assert SECRET not in page and upstream.credentials_sealed not in page

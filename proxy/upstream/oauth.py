@@ -134,8 +134,7 @@ class UpstreamOAuth(httpx2.Auth):
         token = await access_token(self.target)
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
-        if response.status_code == 401:
-            await response.aclose()
+        if response.status_code == 401:  # httpx reads and closes the refused response itself
             request.headers["Authorization"] = f"Bearer {await access_token(self.target, stale=token)}"
             yield request
 
