@@ -283,3 +283,29 @@ def test_an_upstream_401_fetches_a_new_token_once(world, kind):
     assert report.ok, report.error
     token, _expiry = oauth._tokens.get(oauth._key(target))
     assert token != bogus and token.startswith("eyJ")
+
+
+def test_concurrent_calls_share_one_refresh(world):
+    import datetime
+
+    from django.utils import timezone
+
+    from catalog.credentials import connection_tokens_open
+    from catalog.selectors import upstream_target
+    from proxy.upstream.oauth import access_token
+
+    henry = UserFactory(email="henry@example.com")
+    upstream = _per_user_upstream(henry, world, name="together")
+    _connect(henry, upstream.slug, "henry")
+    stored = UpstreamConnection.objects.get(user=henry)
+    old = connection_tokens_open(stored.tokens_sealed)[0]
+    UpstreamConnection.objects.filter(pk=stored.pk).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    target = upstream_target(upstream, user_id=henry.pk)
+
+    async def together():
+        return await asyncio.gather(*(access_token(target) for _ in range(5)))
+
+    tokens = set(asyncio.run(together()))
+    assert len(tokens) == 1 and old not in tokens  # one refresh served all five
+    stored.refresh_from_db()
+    assert connection_tokens_open(stored.tokens_sealed)[0] in tokens

@@ -144,3 +144,24 @@ def test_the_admin_stores_oauth_settings_write_only(admin_client, owner):
     }
     page = admin_client.get(f"/admin/catalog/upstream/{upstream.pk}/change/").content.decode()
     assert SECRET not in page and upstream.credentials_sealed not in page
+
+
+def test_connect_needs_a_signed_in_user_who_may_use_the_upstream(client, owner, outsider):
+    private = services.upstream_create(
+        owner=owner, name="private-oauth", url="https://mcp.example.com/mcp", auth_type="oauth_user",
+    )
+    response = client.get(f"/accounts/upstreams/{private.slug}/connect/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    client.force_login(owner)
+    page = client.get(f"/accounts/upstreams/{private.slug}/connect/")
+    assert page.status_code == 200 and b"<form method=\"post\">" in page.content
+    client.force_login(outsider)
+    assert client.get(f"/accounts/upstreams/{private.slug}/connect/").status_code == 404
+    assert client.post(f"/accounts/upstreams/{private.slug}/connect/").status_code == 404
+
+
+def test_a_callback_without_a_started_attempt_is_refused(client, owner):
+    client.force_login(owner)
+    response = client.get("/accounts/upstreams/oauth/callback/?code=abc&state=never-issued")
+    assert response.status_code == 400 and b"state" in response.content
+    assert not UpstreamConnection.objects.exists()
