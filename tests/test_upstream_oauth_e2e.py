@@ -166,6 +166,10 @@ def test_tokens_are_stored_sealed_and_refreshed_after_expiry(world, gatehouse):
 
     access, refresh = connection_tokens_open(stored.tokens_sealed)
     assert access.startswith("eyJ") and refresh and access not in row and refresh not in row
+    from audit.models import AuditEvent
+
+    connected = AuditEvent.objects.get(action="upstream.connect")
+    assert connected.data["issuer"] == world.issuer and "eyJ" not in str(connected.data)
 
     carol_token = _token(carol)
     assert _call(gatehouse, "sealed", carol_token, "sealed__whoami") == "carol"
@@ -309,3 +313,23 @@ def test_concurrent_calls_share_one_refresh(world):
     assert len(tokens) == 1 and old not in tokens  # one refresh served all five
     stored.refresh_from_db()
     assert connection_tokens_open(stored.tokens_sealed)[0] in tokens
+
+
+def test_add_upstream_command_registers_oauth_upstreams(world, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    UserFactory(email="ops@example.com")
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SERVICE_CLIENT_SECRET)
+    out = StringIO()
+    call_command("add_upstream", "--name", "cli-service", "--url", world.upstream_url, "--owner", "ops@example.com",
+                 "--oauth", "client-credentials", "--oauth-issuer", world.issuer, "--oauth-client-id",
+                 SERVICE_CLIENT_ID, "--oauth-client-secret-file", str(secret_file), "--oauth-scope", "tools",
+                 stdout=out)
+    assert "cli_service__whoami" in out.getvalue() and SERVICE_CLIENT_SECRET not in out.getvalue()
+    call_command("add_upstream", "--name", "cli-user", "--url", world.upstream_url, "--owner", "ops@example.com",
+                 "--oauth", "user", "--oauth-client-id", CLIENT_ID, stdout=out)
+    assert "/accounts/upstreams/cli_user/connect/" in out.getvalue()
+    assert Upstream.objects.get(slug="cli_user").auth_type == Upstream.AuthType.OAUTH_USER
