@@ -14,6 +14,7 @@ from catalog.models import RestEndpoint
 from catalog.rest import RestDefinitionError, definition_clean
 from catalog.composition import KINDS, EntryKind, composition_check
 from catalog.health_services import upstream_health_interval_set
+from catalog.oauth import admin as _oauth_admin  # noqa: F401 - registers users' upstream connections
 from catalog.models import HealthCheck, Prompt, Resource, ResourceTemplate, Tool, Upstream, UpstreamHealth, VirtualServer
 from config.metrics_stats import tool_statistics
 from config.metrics_view import metrics_registry

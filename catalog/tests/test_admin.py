@@ -61,7 +61,20 @@ def populated(owner):
     _populate_access(owner, team, token)
     _operations_rows(upstream)
     _rest_rows(owner)
+    _connection_rows(owner)
     return upstream
+
+
+def _connection_rows(owner) -> None:
+    from catalog.credentials import connection_tokens_seal
+    from catalog.models import UpstreamConnection
+
+    vaulted = UpstreamFactory(owner=owner, name="vaulted", slug="vaulted", auth_type=Upstream.AuthType.OAUTH_USER)
+    UpstreamConnection.objects.create(
+        user=owner, upstream=vaulted, tokens_sealed=connection_tokens_seal("access", "refresh"),
+        issuer="https://as.example.com", token_endpoint="https://as.example.com/token", client_id="gatehouse",
+        resource="https://mcp.example.com/mcp",
+    )
 
 
 def _rest_rows(owner) -> None:

@@ -165,3 +165,23 @@ def test_a_callback_without_a_started_attempt_is_refused(client, owner):
     response = client.get("/accounts/upstreams/oauth/callback/?code=abc&state=never-issued")
     assert response.status_code == 400 and b"state" in response.content
     assert not UpstreamConnection.objects.exists()
+
+
+def test_platform_admins_see_and_revoke_connections_without_tokens(admin_client, owner):
+    connection = _connect(owner, _per_user(owner))
+    page = admin_client.get(f"/admin/catalog/upstreamconnection/{connection.pk}/change/").content.decode()
+    assert page and ACCESS not in page and connection.tokens_sealed not in page
+    response = admin_client.post(
+        "/admin/catalog/upstreamconnection/", {"action": "revoke", "_selected_action": [connection.pk]}
+    )
+    assert response.status_code == 302
+    assert not UpstreamConnection.objects.exists()
+    assert AuditEvent.objects.filter(action="upstream.disconnect").exists()
+
+
+def test_staff_who_are_not_platform_admins_do_not_see_connections(client, owner):
+    _connect(owner, _per_user(owner))
+    owner.is_staff = True
+    owner.save()
+    client.force_login(owner)
+    assert client.get("/admin/catalog/upstreamconnection/").status_code == 403
