@@ -3,6 +3,7 @@ never part of the answer; another user's connection is unknown (404)."""
 from __future__ import annotations
 
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -32,5 +33,9 @@ class UpstreamConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
         return upstream_connections_of(user_id=principal_from_request(self.request).user_id).order_by("pk")
 
     def destroy(self, request, *args, **kwargs):
-        upstream_connection_delete(connection=self.get_object(), actor=request.user)
+        connection = self.get_object()
+        if principal_from_request(request).permission_scope is not None:
+            # A token narrowed to some permissions reads; disconnecting is left to unrestricted credentials.
+            raise PermissionDenied("This token's permission scope does not allow disconnecting an upstream.")
+        upstream_connection_delete(connection=connection, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
