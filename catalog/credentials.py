@@ -126,7 +126,8 @@ CONNECTION_PURPOSE = "catalog.upstream.connection"
 
 
 def connection_tokens_seal(access_token: str, refresh_token: str | None) -> str:
-    return seal(json.dumps({"access_token": access_token, "refresh_token": refresh_token or ""}), purpose=CONNECTION_PURPOSE)
+    tokens = {"access_token": access_token, "refresh_token": refresh_token or ""}
+    return seal(json.dumps(tokens), purpose=CONNECTION_PURPOSE)
 
 
 def connection_tokens_open(sealed: str) -> tuple[str, str]:

@@ -51,7 +51,8 @@ def upstream_target(
                 )
             oauth["oauth_connection_id"] = connections.get(upstream.pk)
     elif upstream.auth_type == Upstream.AuthType.OAUTH_CLIENT_CREDENTIALS:
-        oauth["oauth_client"] = tuple(sorted(oauth_settings_open(upstream.auth_type, upstream.credentials_sealed).items()))
+        client = oauth_settings_open(upstream.auth_type, upstream.credentials_sealed)
+        oauth["oauth_client"] = tuple(sorted(client.items()))
     return UpstreamTarget(
         id=upstream.pk,
         slug=upstream.slug,

@@ -86,7 +86,8 @@ def _back(browser: Client, callback_url: str, **changes: str | None):
 def _connect(user, slug: str, login: str) -> None:
     browser = _browser(user)
     response = _back(browser, authorize(_start(browser, slug), login, REDIRECT_URI))
-    assert response.status_code == 302 and response["Location"].endswith("/accounts/upstreams/"), response.content.decode().split("<main>")[-1][:400]
+    page = response.content.decode().split("<main>")[-1][:400]
+    assert response.status_code == 302 and response["Location"].endswith("/accounts/upstreams/"), page
 
 
 def _per_user_upstream(owner, world, name: str = "vaulted", **credentials) -> Upstream:

@@ -52,7 +52,9 @@ def oauth_world(redirect_uri: str, log_dir: Path, *, token_ttl: int = 60) -> Ite
         {"client_id": SERVICE_CLIENT_ID, "client_secret": SERVICE_CLIENT_SECRET, "redirect_uris": [],
          "grant_types": ["client_credentials"], "response_types": [], "scope": "tools"},
     ]
-    env = {"AS_CLIENTS": json.dumps(clients), "AS_RESOURCES": json.dumps([upstream_url]), "AS_TOKEN_TTL": str(token_ttl)}
+    env = {
+        "AS_CLIENTS": json.dumps(clients), "AS_RESOURCES": json.dumps([upstream_url]), "AS_TOKEN_TTL": str(token_ttl)
+    }
     with ExitStack() as stack:
         stack.enter_context(running([node(), str(OIDC_DIR / "upstream_as.mjs"), str(as_port)], as_port, env=env,
                                     log=log_dir / "upstream-as.log"))
@@ -83,7 +85,8 @@ def authorize(authorization_url: str, login: str, redirect_uri: str) -> str:
                 continue
             match = _FORM.search(response.text)
             if response.status_code != 200 or match is None:
-                raise AssertionError(f"unexpected page from the authorization server: {response.status_code} {response.text[:300]}")
+                raise AssertionError(f"unexpected page from the authorization server: {response.status_code} "
+                                     f"{response.text[:300]}")
             action, body = match.groups()
             form = {}
             for attributes in _INPUT.findall(body):

@@ -3,6 +3,7 @@ discovery as fallback), RFC 7591 dynamic client registration and the token endpo
 every request goes through the SSRF guard (config.egress). The metadata models and URL rules are the MCP SDK's."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,13 @@ from mcp.client.auth.utils import (
     extract_scope_from_www_auth,
     issuers_match,
 )
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthMetadata, OAuthToken, ProtectedResourceMetadata
+from mcp.shared.auth import (
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthMetadata,
+    OAuthToken,
+    ProtectedResourceMetadata,
+)
 from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_server_url
 from pydantic import ValidationError
 
@@ -54,7 +61,9 @@ def _get(client: httpx2.Client, url: str) -> httpx2.Response | None:
         raise OAuthFlowFailed(f"Could not reach {url}: {exc}") from None
 
 
-def _protected_resource(client: httpx2.Client, upstream_url: str) -> tuple[ProtectedResourceMetadata | None, str | None]:
+def _protected_resource(
+    client: httpx2.Client, upstream_url: str
+) -> tuple[ProtectedResourceMetadata | None, str | None]:
     """The upstream's RFC 9728 metadata: where its 401 points (WWW-Authenticate resource_metadata), else the
     path-based and root well-known URLs."""
     try:
@@ -137,11 +146,12 @@ def client_register(*, metadata: OAuthMetadata, redirect_uri: str, scope: str | 
         except (httpx2.HTTPError, EgressRefused) as exc:
             raise OAuthFlowFailed(f"Could not reach the registration endpoint: {exc}") from None
     if response.status_code not in (200, 201):
-        raise OAuthFlowFailed(f"Dynamic client registration was refused ({response.status_code}: {_error_code(response)}).")
+        refusal = f"{response.status_code}: {_error_code(response)}"
+        raise OAuthFlowFailed(f"Dynamic client registration was refused ({refusal}).")
     try:
         return OAuthClientInformationFull.model_validate_json(response.content)
     except ValidationError:
-        raise OAuthFlowFailed("The registration endpoint answered something that is not a client registration.") from None
+        raise OAuthFlowFailed("The registration endpoint answered something that is no client registration.") from None
 
 
 def _error_code(response: httpx2.Response) -> str:
@@ -187,3 +197,24 @@ def token_request(
         return OAuthToken.model_validate_json(response.content)
     except ValidationError:
         raise OAuthFlowFailed("The token endpoint answered something that is not a bearer token.") from None
+
+
+def client_credentials_token(*, upstream_url: str, oauth: dict[str, str]) -> tuple[str, float]:
+    """Gatehouse's own access token for a client-credentials upstream, as (token, expiry as a Unix time)."""
+    token_endpoint = oauth.get("token_endpoint", "")
+    auth_methods = None
+    resource = oauth.get("resource") or resource_url_from_server_url(upstream_url)
+    if not token_endpoint:
+        server = authorization_server_discover(
+            upstream_url=upstream_url, issuer=oauth["issuer"], resource=oauth.get("resource", "")
+        )
+        token_endpoint = str(server.metadata.token_endpoint)
+        auth_methods, resource = server.metadata.token_endpoint_auth_methods_supported, server.resource
+    form = {"grant_type": "client_credentials", "resource": resource}
+    if oauth.get("scope"):
+        form["scope"] = oauth["scope"]
+    token = token_request(
+        token_endpoint=token_endpoint, form=form, client_id=oauth["client_id"],
+        client_secret=oauth.get("client_secret", ""), auth_methods=auth_methods,
+    )
+    return token.access_token, time.time() + int(token.expires_in) if token.expires_in else float("inf")

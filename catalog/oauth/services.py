@@ -16,7 +16,6 @@ from mcp.client.auth import OAuthFlowError
 from mcp.client.auth.oauth2 import PKCEParameters
 from mcp.client.auth.utils import get_client_metadata_scopes, issuers_match, validate_authorization_response_iss
 from mcp.shared.auth import OAuthMetadata, OAuthToken
-from mcp.shared.auth_utils import resource_url_from_server_url
 
 from audit.services import audit_record
 from catalog.credentials import (
@@ -80,7 +79,9 @@ def _client_for(upstream: Upstream, server: AuthorizationServer, redirect_uri: s
             f"{server.issuer} is not allowed (GATEHOUSE_UPSTREAM_OAUTH_DCR_ISSUERS)."
         )
     client = client_register(metadata=server.metadata, redirect_uri=redirect_uri, scope=scope or None)
-    oauth["registered"] = {"issuer": server.issuer, "client_id": client.client_id, "client_secret": client.client_secret or ""}
+    oauth["registered"] = {
+        "issuer": server.issuer, "client_id": client.client_id, "client_secret": client.client_secret or ""
+    }
     with transaction.atomic():
         Upstream.objects.filter(pk=upstream.pk).update(credentials_sealed=oauth_settings_seal(oauth))
         audit_record(
@@ -113,7 +114,8 @@ def upstream_connect_begin(*, user, upstream: Upstream, redirect_uri: str) -> tu
     except OAuthFlowFailed as exc:
         raise CatalogError(str(exc)) from None
     metadata = server.metadata
-    if metadata.code_challenge_methods_supported is not None and "S256" not in metadata.code_challenge_methods_supported:
+    methods = metadata.code_challenge_methods_supported
+    if methods is not None and "S256" not in methods:
         raise CatalogError(f"The authorization server {server.issuer} does not support PKCE S256.")
     pkce = PKCEParameters.generate()
     pending = PendingConnect(
@@ -175,7 +177,9 @@ def upstream_connect_finish(*, user, pending: PendingConnect, code: str, iss: st
     try:
         validate_authorization_response_iss(iss, issuer_only)
     except OAuthFlowError:
-        raise CatalogError("The authorization response did not come from the expected authorization server (iss).") from None
+        raise CatalogError(
+            "The authorization response did not come from the expected authorization server (iss)."
+        ) from None
     if not code:
         raise CatalogError("The authorization server sent no authorization code.")
     try:
@@ -267,22 +271,3 @@ def _connection_lost(connection: UpstreamConnection, reason: str) -> None:
     connection.delete()
     catalog_version_bump()
     return None
-
-
-def client_credentials_token(*, upstream_url: str, oauth: dict[str, str]) -> tuple[str, float]:
-    """Gatehouse's own access token for a client-credentials upstream, as (token, expiry as a Unix time)."""
-    token_endpoint = oauth.get("token_endpoint", "")
-    auth_methods = None
-    if not token_endpoint:
-        server = authorization_server_discover(
-            upstream_url=upstream_url, issuer=oauth["issuer"], resource=oauth.get("resource", "")
-        )
-        token_endpoint, auth_methods = str(server.metadata.token_endpoint), server.metadata.token_endpoint_auth_methods_supported
-    form = {"grant_type": "client_credentials", "resource": oauth.get("resource") or resource_url_from_server_url(upstream_url)}
-    if oauth.get("scope"):
-        form["scope"] = oauth["scope"]
-    token = token_request(
-        token_endpoint=token_endpoint, form=form, client_id=oauth["client_id"],
-        client_secret=oauth.get("client_secret", ""), auth_methods=auth_methods,
-    )
-    return token.access_token, time.time() + int(token.expires_in) if token.expires_in else float("inf")

@@ -13,7 +13,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from catalog.errors import CatalogError
 from catalog.oauth.selectors import upstream_connectable_get, upstream_connectable_list, upstream_connections_of
-from catalog.oauth.services import PendingConnect, upstream_connect_begin, upstream_connect_finish, upstream_connection_delete
+from catalog.oauth.services import (
+    PendingConnect,
+    upstream_connect_begin,
+    upstream_connect_finish,
+    upstream_connection_delete,
+)
 
 SESSION_KEY = "upstream_oauth_pending"
 # Connect attempts one session may have open at once (tabs); the oldest is forgotten beyond this.

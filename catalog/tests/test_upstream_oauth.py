@@ -45,7 +45,8 @@ def test_client_credentials_need_a_client_and_a_token_endpoint_or_issuer(owner):
                                  auth_type="oauth_client_credentials", credentials={"issuer": "https://as.example.com"})
     with pytest.raises(CatalogError, match="token_endpoint"):
         services.upstream_create(owner=owner, name="cc", url="https://mcp.example.com/mcp",
-                                 auth_type="oauth_client_credentials", credentials={"client_id": "a", "client_secret": "b"})
+                                 auth_type="oauth_client_credentials",
+                                 credentials={"client_id": "a", "client_secret": "b"})
 
 
 def test_oauth_is_refused_for_stdio_upstreams(owner):

@@ -8,6 +8,7 @@ Gatehouse's own token, fetched and cached the same way. An upstream 401 makes on
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from collections.abc import AsyncGenerator
@@ -20,6 +21,8 @@ from mcp_types import URL_ELICITATION_REQUIRED
 from catalog.snapshot import UpstreamTarget
 from config.memo import BoundedMemo
 from proxy.upstream.errors import UpstreamError, UpstreamUnavailable
+
+logger = logging.getLogger(__name__)
 
 OAUTH_TYPES = ("oauth_user", "oauth_client_credentials")
 
@@ -51,7 +54,9 @@ def _authorization_required(target: UpstreamTarget) -> UpstreamAuthorizationRequ
         message,
         data={
             "connectUrl": url,
-            "elicitations": [{"mode": "url", "elicitationId": f"connect-{target.slug}", "url": url, "message": message}],
+            "elicitations": [
+                {"mode": "url", "elicitationId": f"connect-{target.slug}", "url": url, "message": message}
+            ],
         },
     )
 
@@ -91,9 +96,10 @@ async def _user_token(target: UpstreamTarget, stale: str | None) -> tuple[str, f
 
 
 async def _client_token(target: UpstreamTarget) -> tuple[str, float]:
-    from catalog.oauth.services import client_credentials_token
+    from catalog.oauth.discovery import client_credentials_token
 
-    return await asyncio.to_thread(client_credentials_token, upstream_url=target.url, oauth=dict(target.oauth_client or ()))
+    oauth = dict(target.oauth_client or ())
+    return await asyncio.to_thread(client_credentials_token, upstream_url=target.url, oauth=oauth)
 
 
 async def access_token(target: UpstreamTarget, *, stale: str | None = None) -> str:
@@ -111,7 +117,9 @@ async def access_token(target: UpstreamTarget, *, stale: str | None = None) -> s
         except UpstreamError:
             raise
         except Exception as exc:  # noqa: BLE001 - the authorization server failing makes the upstream unusable
-            raise UpstreamUnavailable(f"Upstream '{target.name}': could not obtain an OAuth access token ({exc}).") from exc
+            # The client learns which upstream; the cause (URLs, OAuth error codes) goes to the log only.
+            logger.warning("No OAuth access token for upstream %s: %s", target.name, exc)
+            raise UpstreamUnavailable(f"Upstream '{target.name}': could not obtain an OAuth access token.") from exc
         _tokens.put(key, fetched)
         return fetched[0]
 
