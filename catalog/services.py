@@ -218,11 +218,18 @@ def upstream_update(
         except CredentialError as exc:
             raise CatalogError(str(exc)) from None
     upstream.save()
+    dropped = 0
+    if ("url" in changes or "auth_type" in changes) and (
+        upstream.auth_type != Upstream.AuthType.OAUTH_USER or "url" in changes
+    ):
+        # Users' tokens were granted for the old resource (or auth type): they must connect again.
+        dropped, _ = UpstreamConnection.objects.filter(upstream=upstream).delete()
     audit_record(
         "upstream.update",
         actor=actor,
         target=upstream,
-        data={"fields": sorted(changes), "credentials_changed": credentials is not None, "env_changed": env is not None},
+        data={"fields": sorted(changes), "credentials_changed": credentials is not None, "env_changed": env is not None,
+              "connections_dropped": dropped},
     )
     catalog_version_bump()
     return upstream

@@ -186,3 +186,13 @@ def test_staff_who_are_not_platform_admins_do_not_see_connections(client, owner)
     owner.save()
     client.force_login(owner)
     assert client.get("/admin/catalog/upstreamconnection/").status_code == 403
+
+
+def test_moving_an_upstream_drops_its_users_connections(owner, outsider):
+    upstream = _per_user(owner)
+    _connect(owner, upstream), _connect(outsider, upstream)
+    services.upstream_update(upstream=upstream, actor=owner, timeout_seconds=9)
+    assert UpstreamConnection.objects.count() == 2
+    services.upstream_update(upstream=upstream, actor=owner, url="https://elsewhere.example.com/mcp")
+    assert not UpstreamConnection.objects.exists()
+    assert AuditEvent.objects.filter(action="upstream.update").order_by("-pk").first().data["connections_dropped"] == 2
