@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from csp.decorators import csp_update
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -41,6 +42,9 @@ def connections(request: HttpRequest) -> HttpResponse:
     return render(request, "upstreams/connections.html", {"connections": own, "available": available})
 
 
+# Browsers apply the page's CSP form-action to the redirect that follows the form's POST: this page's one form posts
+# to itself and is then sent on to the upstream's authorization server, wherever that is.
+@csp_update({"form-action": ["*"]})
 @login_required
 @require_http_methods(["GET", "POST"])
 def connect(request: HttpRequest, slug: str) -> HttpResponse:
