@@ -15,11 +15,15 @@ from catalog.passthrough import PassthroughError, allowlist_clean
 from catalog.rest import RestDefinitionError, definition_clean
 from catalog.composition import KINDS, EntryKind, composition_check
 from catalog.health_services import upstream_health_interval_set
+from catalog.oauth import admin as _oauth_admin  # noqa: F401 - registers users' upstream connections
 from catalog.models import HealthCheck, Prompt, Resource, ResourceTemplate, Tool, Upstream, UpstreamHealth, VirtualServer
 from config.metrics_stats import tool_statistics
 from config.metrics_view import metrics_registry
 from proxy.upstream.breaker import breaker_state
 from teams.admin_scoping import PrincipalScopedAdmin
+
+
+OAUTH_FIELDS = ("client_id", "client_secret", "scope", "issuer", "token_endpoint", "resource")
 
 
 class UpstreamForm(forms.ModelForm):
@@ -32,6 +36,19 @@ class UpstreamForm(forms.ModelForm):
     custom_headers = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text='JSON object, e.g. {"X-Api-Key": "…"}'
     )
+    oauth_client_id = forms.CharField(required=False, label="OAuth client id")
+    oauth_client_secret = forms.CharField(
+        required=False, label="OAuth client secret", widget=forms.PasswordInput(render_value=False)
+    )
+    oauth_scope = forms.CharField(required=False, label="OAuth scope")
+    oauth_issuer = forms.URLField(
+        required=False, label="OAuth issuer", assume_scheme="https",
+        help_text="Blank: found from the upstream's protected-resource metadata.",
+    )
+    oauth_token_endpoint = forms.URLField(required=False, label="OAuth token endpoint", assume_scheme="https",
+                                          help_text="Client credentials: blank discovers it from the issuer.")
+    oauth_resource = forms.URLField(required=False, label="OAuth resource", assume_scheme="https",
+                                    help_text="RFC 8707 resource indicator; blank: the upstream's URL.")
     stdio_env = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -55,6 +72,10 @@ class UpstreamForm(forms.ModelForm):
             return {"username": data["basic_username"], "password": data.get("basic_password", "")}
         if auth_type == Upstream.AuthType.HEADERS and data.get("custom_headers"):
             return {"headers": self._headers()}
+        if auth_type in (Upstream.AuthType.OAUTH_USER, Upstream.AuthType.OAUTH_CLIENT_CREDENTIALS):
+            oauth = {name: data.get(f"oauth_{name}") for name in OAUTH_FIELDS}
+            oauth = {name: value for name, value in oauth.items() if value}
+            return oauth or None
         return None
 
     def clean_header_passthrough(self) -> list[str]:
@@ -108,7 +129,9 @@ class UpstreamAdmin(PrincipalScopedAdmin):
         ("Header passthrough (GATEHOUSE_HEADER_PASSTHROUGH)", {"fields": ["header_passthrough"]}),
         ("Upstream credentials (write-only)", {
             "fields": ["auth_type", "has_credentials", "bearer_token", "basic_username", "basic_password",
-                       "custom_headers"],
+                       "custom_headers", "oauth_client_id", "oauth_client_secret", "oauth_scope", "oauth_issuer",
+                       "oauth_token_endpoint", "oauth_resource"],
+            "description": "OAuth settings replace the stored ones when any is filled in (the secret too).",
         }),
         ("Discovery", {"fields": ["discovery_status", "discovery_error", "discovered_at"]}),
     ]

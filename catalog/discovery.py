@@ -42,7 +42,10 @@ async def _every_page(fetch, attribute: str) -> list[dict[str, Any]]:
 async def discover(target: UpstreamTarget) -> DiscoveredCatalog:
     """Every page of tools, resources, resource templates and prompts the upstream advertises."""
     from proxy.upstream.client import upstream_client
+    from proxy.upstream.oauth import upstream_authorization_ready
 
+    # An OAuth upstream: a token first, or a clear reason (the owner has not connected their account yet).
+    await upstream_authorization_ready(target)
     found = DiscoveredCatalog()
     async with upstream_client(target) as client:
         capabilities = client.server_capabilities

@@ -45,6 +45,11 @@ class Upstream(Owned):
         BEARER = "bearer", "Bearer token"
         BASIC = "basic", "Basic"
         HEADERS = "headers", "Custom headers"
+        # Each Gatehouse user connects their own account in the browser (authorization code + PKCE); the upstream
+        # sees that user's token (catalog.oauth).
+        OAUTH_USER = "oauth_user", "OAuth: each user connects their own account"
+        # Gatehouse's own OAuth client (client credentials grant); one token shared by every caller.
+        OAUTH_CLIENT_CREDENTIALS = "oauth_client_credentials", "OAuth: client credentials"
 
     class SessionBinding(models.TextChoices):
         POOLED = "pooled", "Pooled (shared by every client)"
@@ -63,7 +68,7 @@ class Upstream(Owned):
     # AES-GCM sealed JSON object of environment variables for a stdio command; never shown, never returned.
     env_sealed = models.TextField(blank=True, default="")
     transport = models.CharField(max_length=20, choices=Transport.choices, default=Transport.STREAMABLE_HTTP)
-    auth_type = models.CharField(max_length=10, choices=AuthType.choices, default=AuthType.NONE)
+    auth_type = models.CharField(max_length=32, choices=AuthType.choices, default=AuthType.NONE)
     # AES-GCM sealed JSON (config.crypto); never shown, never returned.
     credentials_sealed = models.TextField(blank=True, default="")
     timeout_seconds = models.PositiveIntegerField(default=30)
@@ -307,3 +312,29 @@ class HealthCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.upstream} {'ok' if self.ok else 'failed'} at {self.checked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UpstreamConnection(models.Model):
+    """One user's OAuth grant for one ``oauth_user`` upstream: the tokens that upstream sees when that user calls it.
+    Tokens are sealed (catalog.credentials.CONNECTION_PURPOSE), never shown, never returned."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upstream_connections")
+    upstream = models.ForeignKey(Upstream, on_delete=models.CASCADE, related_name="connections")
+    # AES-GCM sealed JSON {"access_token", "refresh_token"}.
+    tokens_sealed = models.TextField()
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="When the access token expires.")
+    scope = models.CharField(max_length=1024, blank=True, default="")
+    # Where the tokens came from and how to refresh them (the authorization server at connect time).
+    issuer = models.CharField(max_length=2048)
+    token_endpoint = models.CharField(max_length=2048)
+    client_id = models.CharField(max_length=255)
+    resource = models.CharField(max_length=2048)
+    created_at = models.DateTimeField(auto_now_add=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["upstream__name"]
+        constraints = [models.UniqueConstraint(fields=["user", "upstream"], name="upstream_connection_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.upstream}"

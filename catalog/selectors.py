@@ -8,8 +8,17 @@ from django.conf import settings
 from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
 
 from catalog.composition import PROMPTS, RESOURCES, TOOLS, EntryKind
-from catalog.credentials import credentials_headers, env_open
-from catalog.models import Prompt, Resource, ResourceTemplate, RestEndpoint, Tool, Upstream, VirtualServer
+from catalog.credentials import credentials_headers, env_open, oauth_settings_open
+from catalog.models import (
+    Prompt,
+    Resource,
+    ResourceTemplate,
+    RestEndpoint,
+    Tool,
+    Upstream,
+    UpstreamConnection,
+    VirtualServer,
+)
 from catalog.snapshot import CatalogSnapshot, RestEndpointSpec, Route, TemplateRoute, UpstreamTarget
 from teams import permissions
 from teams.principal import Principal
@@ -20,7 +29,30 @@ logger = logging.getLogger(__name__)
 AGGREGATE_SLUG = ""
 
 
-def upstream_target(upstream: Upstream) -> UpstreamTarget:
+# Who an ``oauth_user`` upstream acts for when no caller is named: discovery and health probes use its owner's
+# connection (the owner connects once after registering it).
+OWNER = "owner"
+
+
+def upstream_target(
+    upstream: Upstream, *, user_id: int | None | str = OWNER, connections: dict[int, int] | None = None
+) -> UpstreamTarget:
+    """How the data plane reaches ``upstream``. For an ``oauth_user`` upstream, on behalf of ``user_id`` (None:
+    nobody, so every call is refused); ``connections`` maps upstream id → that user's connection id when the
+    caller already has them."""
+    oauth: dict = {}
+    if upstream.auth_type == Upstream.AuthType.OAUTH_USER:
+        oauth["oauth_user_id"] = upstream.owner_id if user_id == OWNER else user_id
+        if oauth["oauth_user_id"] is not None:
+            if connections is None:
+                connections = dict(
+                    UpstreamConnection.objects.filter(user_id=oauth["oauth_user_id"], upstream=upstream)
+                    .values_list("upstream_id", "pk")
+                )
+            oauth["oauth_connection_id"] = connections.get(upstream.pk)
+    elif upstream.auth_type == Upstream.AuthType.OAUTH_CLIENT_CREDENTIALS:
+        client = oauth_settings_open(upstream.auth_type, upstream.credentials_sealed)
+        oauth["oauth_client"] = tuple(sorted(client.items()))
     return UpstreamTarget(
         id=upstream.pk,
         slug=upstream.slug,
@@ -35,6 +67,8 @@ def upstream_target(upstream: Upstream) -> UpstreamTarget:
         session_binding=upstream.session_binding,
         passthrough=tuple(upstream.header_passthrough or ()),
         capture_traffic=upstream.capture_traffic,
+        auth_type=upstream.auth_type,
+        **oauth,
     )
 
 
@@ -162,10 +196,18 @@ def snapshot_build(*, principal: Principal, server_slug: str) -> CatalogSnapshot
         if server is None:
             return None
     targets: dict[int, UpstreamTarget] = {}
+    connections: dict[int, int] | None = None
+    # An anonymous caller acts with the server owner's view, never with the owner's upstream OAuth connections.
+    acting_user = None if principal.anonymous else principal.user_id
 
     def route(name: str, original: str, upstream: Upstream, rest: RestEndpointSpec | None = None) -> Route:
+        nonlocal connections
         if upstream.pk not in targets:
-            targets[upstream.pk] = upstream_target(upstream)
+            if upstream.auth_type == Upstream.AuthType.OAUTH_USER and connections is None and acting_user is not None:
+                connections = dict(
+                    UpstreamConnection.objects.filter(user_id=acting_user).values_list("upstream_id", "pk")
+                )
+            targets[upstream.pk] = upstream_target(upstream, user_id=acting_user, connections=connections or {})
         return Route(name=name, original_name=original, upstream=targets[upstream.pk], rest=rest)
 
     tools = _named(principal, server, TOOLS)

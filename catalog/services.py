@@ -12,7 +12,7 @@ from django.utils.text import slugify
 
 from audit.services import audit_record
 from catalog.composition import PROMPTS, RESOURCES, TOOLS, Entries, EntryKind, composition_set
-from catalog.credentials import SEALED_FIELDS, CredentialError, credentials_seal, env_seal
+from catalog.credentials import CONNECTION_SEALED_FIELDS, SEALED_FIELDS, CredentialError, credentials_seal, env_seal
 from catalog.discovery import DiscoveredCatalog, discover, schema_text
 from catalog.errors import CatalogError
 from catalog.models import (
@@ -22,6 +22,7 @@ from catalog.models import (
     RestEndpoint,
     Tool,
     Upstream,
+    UpstreamConnection,
     VirtualServer,
     Visibility,
 )
@@ -118,6 +119,7 @@ def upstream_create(
             raise CatalogError("A command, arguments and environment apply to stdio upstreams only.")
     _validate_sharing(visibility, team)
     header_passthrough = _validate_passthrough(header_passthrough)
+    _validate_auth(transport, auth_type)
     if not name or len(name) > 100:
         raise CatalogError("An upstream needs a name of 1 to 100 characters.")
     slug = slug or slugify(name).replace("-", "_")[:40]
@@ -182,6 +184,14 @@ def _validate_passthrough(names) -> list[str]:
         raise CatalogError(str(exc)) from None
 
 
+def _validate_auth(transport: str, auth_type: str) -> None:
+    if auth_type not in Upstream.AuthType.values:
+        raise CatalogError(f"Authentication must be one of {', '.join(Upstream.AuthType.values)}.")
+    oauth = auth_type in (Upstream.AuthType.OAUTH_USER, Upstream.AuthType.OAUTH_CLIENT_CREDENTIALS)
+    if oauth and transport not in (Upstream.Transport.STREAMABLE_HTTP, Upstream.Transport.SSE):
+        raise CatalogError("OAuth authentication applies to MCP upstreams over HTTP (streamable HTTP or SSE).")
+
+
 def _validate_binding(session_binding: str) -> None:
     if session_binding not in Upstream.SessionBinding.values:
         raise CatalogError(f"Session binding must be one of {', '.join(Upstream.SessionBinding.values)}.")
@@ -215,6 +225,7 @@ def upstream_update(
         _validate_url(upstream.url)
         upstream.command, upstream.args, upstream.env_sealed = "", [], ""
     _validate_sharing(upstream.visibility, upstream.team)
+    _validate_auth(upstream.transport, upstream.auth_type)
     if env is not None and upstream.transport == Upstream.Transport.STDIO:
         try:
             upstream.env_sealed = env_seal(env)
@@ -226,11 +237,18 @@ def upstream_update(
         except CredentialError as exc:
             raise CatalogError(str(exc)) from None
     upstream.save()
+    dropped = 0
+    if ("url" in changes or "auth_type" in changes) and (
+        upstream.auth_type != Upstream.AuthType.OAUTH_USER or "url" in changes
+    ):
+        # Users' tokens were granted for the old resource (or auth type): they must connect again.
+        dropped, _ = UpstreamConnection.objects.filter(upstream=upstream).delete()
     audit_record(
         "upstream.update",
         actor=actor,
         target=upstream,
-        data={"fields": sorted(changes), "credentials_changed": credentials is not None, "env_changed": env is not None},
+        data={"fields": sorted(changes), "credentials_changed": credentials is not None, "env_changed": env is not None,
+              "connections_dropped": dropped},
     )
     catalog_version_bump()
     return upstream
@@ -547,38 +565,16 @@ class ResealReport:
 
 
 def upstream_secrets_reseal(*, batch_size: int = 200) -> ResealReport:
-    """Re-encrypt every sealed upstream secret under the first key of GATEHOUSE_ENCRYPTION_KEYS.
+    """Re-encrypt every sealed upstream secret (upstream credentials and environments, users' upstream OAuth
+    tokens) under the first key of GATEHOUSE_ENCRYPTION_KEYS.
 
     Batches of ``batch_size`` rows, each in its own transaction with the rows locked, so a long rotation neither
     holds one huge transaction nor races an edit. Values already under the active key are left alone (idempotent);
-    a value no configured key opens is reported by upstream name and left unchanged.
+    a value no configured key opens is reported by row name and left unchanged.
     """
     report = ResealReport()
-    last_pk = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                Upstream.objects.select_for_update().filter(pk__gt=last_pk).order_by("pk")[:batch_size]
-            )
-            if not batch:
-                break
-            for upstream in batch:
-                changed: dict[str, str] = {}
-                for field_name, purpose in SEALED_FIELDS:
-                    try:
-                        resealed = reseal(getattr(upstream, field_name), purpose=purpose)
-                    except SecretDecryptionError:
-                        report.unreadable.append(f"{upstream.name} ({field_name})")
-                        continue
-                    if resealed is None:
-                        report.current += bool(getattr(upstream, field_name))
-                    else:
-                        changed[field_name] = resealed
-                if changed:
-                    # update(), not save(): a key rotation is not an edit of the upstream (updated_at unchanged).
-                    Upstream.objects.filter(pk=upstream.pk).update(**changed)
-                    report.resealed += len(changed)
-            last_pk = batch[-1].pk
+    for model, fields in ((Upstream, SEALED_FIELDS), (UpstreamConnection, CONNECTION_SEALED_FIELDS)):
+        _reseal_rows(model, fields, report, batch_size)
     with transaction.atomic():
         audit_record(
             "encryption.rotate",
@@ -586,6 +582,32 @@ def upstream_secrets_reseal(*, batch_size: int = 200) -> ResealReport:
                   "unreadable": len(report.unreadable)},
         )
     return report
+
+
+def _reseal_rows(model, fields, report: ResealReport, batch_size: int) -> None:
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            batch = list(model.objects.select_for_update().filter(pk__gt=last_pk).order_by("pk")[:batch_size])
+            if not batch:
+                return
+            for row in batch:
+                changed: dict[str, str] = {}
+                for field_name, purpose in fields:
+                    try:
+                        resealed = reseal(getattr(row, field_name), purpose=purpose)
+                    except SecretDecryptionError:
+                        report.unreadable.append(f"{row} ({field_name})")
+                        continue
+                    if resealed is None:
+                        report.current += bool(getattr(row, field_name))
+                    else:
+                        changed[field_name] = resealed
+                if changed:
+                    # update(), not save(): a key rotation is not an edit of the row (updated_at unchanged).
+                    model.objects.filter(pk=row.pk).update(**changed)
+                    report.resealed += len(changed)
+            last_pk = batch[-1].pk
 
 
 @transaction.atomic

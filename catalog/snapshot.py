@@ -30,16 +30,34 @@ class UpstreamTarget:
     caller_headers: bool = False
     # Record the MCP messages of calls routed here (audit.capture).
     capture_traffic: bool = False
+    auth_type: str = "none"
+    # oauth_user (catalog.oauth): whose connection authorises the calls (None: nobody's, e.g. an anonymous caller)
+    # and that connection's id (None: the user has not connected yet). The tokens themselves stay out of the
+    # snapshot: they are refreshed while it lives (proxy.upstream.oauth).
+    oauth_user_id: int | None = None
+    oauth_connection_id: int | None = None
+    # oauth_client_credentials: the decrypted client settings (token endpoint, issuer, client id, secret, scope,
+    # resource).
+    oauth_client: tuple[tuple[str, str], ...] | None = field(default=None, repr=False)
 
     @property
     def bound_to_client_session(self) -> bool:
         return self.session_binding == "client_session"
 
     @property
+    def per_user(self) -> bool:
+        return self.auth_type == "oauth_user"
+
+    @property
     def pool_key(self) -> tuple[int, str, str, str]:
-        """One pooled session per (upstream, credential, command); any change opens a new one."""
-        fingerprint = hashlib.sha256(repr((self.headers, self.command, self.args, self.env)).encode()).hexdigest()
-        return (self.id, self.url, self.transport, fingerprint[:16])
+        """One pooled session per (upstream, credential, command); any change opens a new one. An upstream whose
+        users each connect their own account gets one per user: its session never serves two users."""
+        fingerprint = hashlib.sha256(
+            repr((self.headers, self.command, self.args, self.env, self.auth_type, self.oauth_client)).encode()
+        ).hexdigest()[:16]
+        if self.per_user:
+            fingerprint = f"{fingerprint}:user:{self.oauth_user_id}:{self.oauth_connection_id}"
+        return (self.id, self.url, self.transport, fingerprint)
 
 
 @dataclass(frozen=True, slots=True)

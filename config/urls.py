@@ -42,6 +42,7 @@ urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
     # Hardening: sign-in attempts are rate limited per client IP and per account name (429 + Retry-After).
     path("accounts/login/", login_rate_limited(allauth_views.login), name="account_login"),
+    path("accounts/upstreams/", include("catalog.oauth.urls")),  # a user's upstream OAuth connections
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     # --- end identity ---

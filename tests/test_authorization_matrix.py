@@ -160,6 +160,18 @@ def _fresh_member(w):
     return MembershipFactory(user=UserFactory(), team=w["team"], role="developer")
 
 
+def _connection(user):
+    from catalog.credentials import connection_tokens_seal
+    from catalog.models import UpstreamConnection
+
+    upstream = UpstreamFactory(owner=user, auth_type="oauth_user")
+    return UpstreamConnection.objects.create(
+        user=user, upstream=upstream, tokens_sealed=connection_tokens_seal("access", "refresh"),
+        issuer="https://as.example.com", token_endpoint="https://as.example.com/token", client_id="gatehouse",
+        resource=upstream.url,
+    )
+
+
 def _fresh_team_token(w):
     return token_create(user=w["users"]["owner"], name="team token", team=w["team"])[0]
 
@@ -263,6 +275,18 @@ MATRIX: dict[str, list[Row]] = {
     "user-platform-role": [Row("POST", lambda w: (f"{API}users/{w['target_user'].pk}/platform-role/",
                                                   {"role": "viewer"}, None), {"platform_admin": 200, **BEYOND_SCOPE})],
     "me": [Row("GET", lambda w: (f"{API}me/", None, None), {actor: 200 for actor in EVERYONE})],
+    # A user's own upstream OAuth connections: the subject is the owner's, whose only token among the actors is the
+    # permission-scoped one; everyone else (platform admins too) sees nothing. A permission-scoped token only reads.
+    "upstream-connection-list": [
+        Row("GET", lambda w: (f"{API}me/upstream-connections/", None, w["connection"].pk),
+            {"permission_scoped": SEES}, otherwise=HIDDEN),
+    ],
+    "upstream-connection-detail": [
+        Row("GET", lambda w: (f"{API}me/upstream-connections/{w['connection'].pk}/", None, None),
+            {"permission_scoped": 200}),
+        Row("DELETE", _fresh("me/upstream-connections", lambda w: _connection(w["users"]["owner"])),
+            {"permission_scoped": 403}),
+    ],
     "schema": [Row("GET", lambda w: (f"{API}schema/", None, None), {actor: 200 for actor in EVERYONE})],
     "swagger-ui": [Row("GET", lambda w: (f"{API}docs/", None, None), {actor: 200 for actor in EVERYONE})],
 }
@@ -319,6 +343,8 @@ def world(db, team, owner, teammate, outsider, admin_user):
     w["invitations"], _ = _invitation(w)
     _, w["outsider_invite"] = _invitation(w, "outsider@example.com")
     w["target_user"] = teammate
+    w["connection"] = _connection(owner)
+    _connection(teammate)  # another user's connection, never in anyone else's answers
     return w
 
 

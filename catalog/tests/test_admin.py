@@ -62,6 +62,7 @@ def populated(owner):
     _operations_rows(upstream)
     _rest_rows(owner)
     _capture_rows()
+    _connection_rows(owner)
     return upstream
 
 
@@ -71,6 +72,18 @@ def _capture_rows() -> None:
 
     captured_messages_write(captures=[Capture(direction="in", method="tools/call", name="fixture__echo",
                                               text='{"jsonrpc":"2.0","id":1,"method":"tools/call"}')])
+
+
+def _connection_rows(owner) -> None:
+    from catalog.credentials import connection_tokens_seal
+    from catalog.models import UpstreamConnection
+
+    vaulted = UpstreamFactory(owner=owner, name="vaulted", slug="vaulted", auth_type=Upstream.AuthType.OAUTH_USER)
+    UpstreamConnection.objects.create(
+        user=owner, upstream=vaulted, tokens_sealed=connection_tokens_seal("access", "refresh"),
+        issuer="https://as.example.com", token_endpoint="https://as.example.com/token", client_id="gatehouse",
+        resource="https://mcp.example.com/mcp",
+    )
 
 
 def _rest_rows(owner) -> None:

@@ -317,6 +317,14 @@ for _cidr in GATEHOUSE_EGRESS_ALLOW:
     except ValueError:
         raise ImproperlyConfigured(f"GATEHOUSE_EGRESS_ALLOW: {_cidr!r} is not an IP network (CIDR).") from None
 
+# Upstream OAuth (catalog.oauth): authorization servers whose issuer Gatehouse may register itself with (RFC 7591
+# dynamic client registration) when an oauth_user upstream has no client id. Empty: none (an admin sets the client).
+GATEHOUSE_UPSTREAM_OAUTH_DCR_ISSUERS = env_list("GATEHOUSE_UPSTREAM_OAUTH_DCR_ISSUERS")
+# How long a started connect (its state and PKCE verifier in the user's session) may take to come back.
+GATEHOUSE_UPSTREAM_OAUTH_STATE_TTL_SECONDS = env_int("GATEHOUSE_UPSTREAM_OAUTH_STATE_TTL_SECONDS", 600, minimum=30)
+# An upstream access token is refreshed this many seconds before it expires.
+GATEHOUSE_UPSTREAM_OAUTH_REFRESH_MARGIN_SECONDS = env_int("GATEHOUSE_UPSTREAM_OAUTH_REFRESH_MARGIN_SECONDS", 30, minimum=0)
+
 # Headers and cookies. ENVIRONMENT is set by each settings module (local, test, production), never by the env.
 ENVIRONMENT = "local"
 # The public host name Gatehouse is served under (e.g. gatehouse.example.com): trusted for CSRF, named in metadata.

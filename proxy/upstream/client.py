@@ -18,6 +18,7 @@ from mcp.types import Implementation
 from catalog.snapshot import UpstreamTarget
 from config.egress import egress_async_client, egress_client_factory
 from proxy.upstream.keepalive import UpstreamTransport
+from proxy.upstream.oauth import upstream_auth
 from proxy.upstream.via import via_value
 
 CLIENT_INFO = Implementation(name="gatehouse", version="0.1.0")
@@ -63,13 +64,16 @@ async def upstream_client(target: UpstreamTarget, options: dict[str, Any] | None
         transport = sse_client(
             target.url, headers=headers, timeout=target.timeout_seconds, sse_read_timeout=STREAM_READ_TIMEOUT,
             httpx_client_factory=egress_client_factory,  # SSRF guard on every connection
+            auth=upstream_auth(target),
         )
         async with Client(transport, **{**options, "mode": "legacy"}) as client:
             yield client
         return
     timeout = httpx2.Timeout(target.timeout_seconds, read=STREAM_READ_TIMEOUT)
     # SSRF guard on every connection; streamed answers read to their end so connections are reused.
-    async with egress_async_client(transport=UpstreamTransport(), headers=headers, timeout=timeout) as http:
+    async with egress_async_client(
+        transport=UpstreamTransport(), headers=headers, timeout=timeout, auth=upstream_auth(target),
+    ) as http:
         transport = streamable_http_client(target.url, http_client=http)
         async with Client(transport, **options) as client:
             yield client

@@ -35,6 +35,7 @@ from proxy.upstream.callbacks import advertised_callbacks, session_callbacks, up
 from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from proxy.upstream.via import context_without_chain
+from proxy.upstream.oauth import upstream_authorization_ready
 
 logger = logging.getLogger(__name__)
 
@@ -256,6 +257,8 @@ class UpstreamPool:
         """Run ``operation`` on the upstream session for ``call`` (pooled, or bound to the call's client session);
         returns the result as JSON-ready data or raises UpstreamError. An open circuit breaker
         (proxy.upstream.breaker) fails the call fast without touching the upstream."""
+        # OAuth upstreams: a token at hand, or a clear answer (connect first) that is no upstream failure.
+        await upstream_authorization_ready(target)
         with upstream_call_observed(target.slug):
             # None: neither (the caller went away): a cancelled call says nothing about the upstream.
             upstream_noted(target)

@@ -21,6 +21,17 @@ class Command(BaseCommand):
         parser.add_argument("--arg", action="append", default=[], help="stdio transport: one argument (repeatable; write --arg=--flag for a value starting with a dash).")
         parser.add_argument("--transport", choices=Upstream.Transport.values, default=Upstream.Transport.STREAMABLE_HTTP)
         parser.add_argument("--bearer-token-file", type=Path, help="File holding the token Gatehouse sends upstream.")
+        parser.add_argument(
+            "--oauth", choices=["user", "client-credentials"],
+            help="user: each Gatehouse user connects their own account (authorization code + PKCE); "
+            "client-credentials: Gatehouse's own OAuth client.",
+        )
+        parser.add_argument("--oauth-client-id", default="")
+        parser.add_argument("--oauth-client-secret-file", type=Path, help="File holding the OAuth client secret.")
+        parser.add_argument("--oauth-scope", default="")
+        parser.add_argument("--oauth-issuer", default="", help="Blank: found from the upstream's metadata.")
+        parser.add_argument("--oauth-token-endpoint", default="")
+        parser.add_argument("--oauth-resource", default="", help="RFC 8707 resource; blank: the upstream URL.")
         parser.add_argument("--owner", help="Owner's email; defaults to the platform admin.")
         parser.add_argument("--visibility", choices=["private", "team", "public"], default="private")
         parser.add_argument(
@@ -42,6 +53,8 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"Cannot read the bearer token file: {exc}") from None
             auth_type, credentials = Upstream.AuthType.BEARER, {"token": token}
+        if options["oauth"]:
+            auth_type, credentials = self._oauth(options)
         try:
             upstream = services.upstream_create(
                 owner=owner,
@@ -58,6 +71,12 @@ class Command(BaseCommand):
             )
         except services.CatalogError as exc:
             raise CommandError(str(exc)) from None
+        if auth_type == Upstream.AuthType.OAUTH_USER:
+            self.stdout.write(
+                f"Upstream {upstream.name} registered with id {upstream.pk} (slug {upstream.slug}). Its owner connects "
+                f"at /accounts/upstreams/{upstream.slug}/connect/, then discovery runs (manage.py discover)."
+            )
+            return
         report = services.upstream_discover(upstream=upstream)
         self.stdout.write(f"Upstream {upstream.name} registered with id {upstream.pk} (slug {upstream.slug}).")
         if not report.ok:
@@ -65,3 +84,20 @@ class Command(BaseCommand):
         self.stdout.write(f"Discovered {len(report.tools)} tools, {report.resources} resources, {report.prompts} prompts:")
         for name in report.tools:
             self.stdout.write(f"  {name}")
+
+    def _oauth(self, options) -> tuple[str, dict]:
+        secret = ""
+        if options["oauth_client_secret_file"]:
+            try:
+                secret = options["oauth_client_secret_file"].read_text().strip()
+            except OSError as exc:
+                raise CommandError(f"Cannot read the OAuth client secret file: {exc}") from None
+        credentials = {
+            "client_id": options["oauth_client_id"], "client_secret": secret, "scope": options["oauth_scope"],
+            "issuer": options["oauth_issuer"], "token_endpoint": options["oauth_token_endpoint"],
+            "resource": options["oauth_resource"],
+        }
+        auth_type = (
+            Upstream.AuthType.OAUTH_USER if options["oauth"] == "user" else Upstream.AuthType.OAUTH_CLIENT_CREDENTIALS
+        )
+        return auth_type, {name: value for name, value in credentials.items() if value}
