@@ -4,7 +4,7 @@ Secrets register themselves where they come into being, for the whole session:
 - from settings: SECRET_KEY, the JWT signing key, every key of GATEHOUSE_ENCRYPTION_KEYS and GATEHOUSE_TOKEN_PEPPERS
   (in the encodings they are configured in), METRICS_TOKEN;
 - created by tests: every API token plaintext (tokens.secrets.token_generate), every JWT (tokens.jwt.jwt_mint),
-  every password hashed (django.contrib.auth.hashers.make_password: set_password, factories, forms), and every
+  every password hashed (the configured password hashers: set_password, factories, forms), and every
   value sealed into a database column (config.crypto.seal: upstream bearer/basic/header credentials and env).
 
 Everything a test gets back is gathered: Django's request handler (the Django test client, DRF's APIClient and the
@@ -162,11 +162,13 @@ def _hook_creation() -> None:
         (secrets.token_generate, lambda result, args, kwargs: scan.register(result[0], "API token plaintext")),
         (jwt.jwt_mint, lambda result, args, kwargs: scan.register(result[0], "JWT")),
         (crypto.seal, lambda result, args, kwargs: scan.register_sealed(args[0] if args else kwargs["plaintext"])),
-        (hashers.make_password, lambda result, args, kwargs: scan.register(
-            args[0] if args else kwargs.get("password"), "password")),
     ]
     for original, register in hooks:
         _replace_everywhere(original, _registering(original, register))
+    # Passwords at the hasher: factories hold make_password itself from before any hook could rebind it.
+    for hasher in {type(hasher) for hasher in hashers.get_hashers()}:
+        hasher.encode = _registering(hasher.encode, lambda result, args, kwargs: scan.register(
+            args[1] if len(args) > 1 else kwargs.get("password"), "password"))
 
 
 def _register_settings() -> None:
@@ -231,29 +233,36 @@ def _hook_output() -> None:
     ApplicationCommunicator.receive_output = receive_output_captured
 
 
-class _LogCapture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.NOTSET)
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+_FORMAT = logging.Formatter("%(name)s %(levelname)s %(message)s")
 
-    def emit(self, record: logging.LogRecord) -> None:
+
+def _hook_logging() -> None:
+    """Every record a logger hands to its handlers, whatever the configuration (django.setup() reapplies LOGGING
+    and drops handlers added to the root logger)."""
+    call_handlers = logging.Logger.callHandlers
+
+    @wraps(call_handlers)
+    def call_handlers_captured(self, record):
         try:
-            scan.capture(f"a log record of {record.name} ({record.levelname})", self.format(record))
+            scan.capture(f"a log record of {record.name} ({record.levelname})", _FORMAT.format(record))
         except Exception:  # noqa: BLE001 - a record that cannot be formatted is logging's problem, not a leak
             pass
+        call_handlers(self, record)
+
+    logging.Logger.callHandlers = call_handlers_captured
 
 
 def pytest_sessionstart(session) -> None:
     _hook_creation()
     _hook_output()
     _register_settings()
-    logging.getLogger().addHandler(_LogCapture())
+    _hook_logging()
 
 
 @pytest.fixture(autouse=True)
 def _no_secret_leaves(request):
-    """Fail the test if a stored secret left through a response or a log record while it ran."""
-    scan.forgive()
+    """Fail the test if a stored secret left through a response or a log record while it ran (or while an earlier
+    test's fixtures were torn down after its own check: nothing captured is dropped unchecked)."""
     yield
     findings = scan.findings()
     scan.forgive()

@@ -22,7 +22,7 @@ from tests.factories import UserFactory
 from tokens.services import token_create
 
 CHECKS = [not_a_server_error, response_schema_conformance]
-OPERATION_EXAMPLES = examples(8)
+OPERATION_EXAMPLES = examples(5)
 
 
 def _token(user) -> str:

@@ -44,7 +44,7 @@ async def fuzzed_gateway(gateway):
     await _healthy(gateway)
 
 
-@settings(settings.get_profile("gatehouse"), max_examples=examples(1500))
+@settings(settings.get_profile("gatehouse"), max_examples=examples(1200))
 @given(case=cases)
 async def test_streamable_post_answers_every_message_with_json_rpc(fuzzed_gateway, case):
     gateway, (body, extra) = fuzzed_gateway, case
@@ -55,7 +55,7 @@ async def test_streamable_post_answers_every_message_with_json_rpc(fuzzed_gatewa
     event(f"{reply.status} {(reply.message or {}).get('error', {}).get('code', 'result')}")
 
 
-@settings(settings.get_profile("gatehouse"), max_examples=examples(600))
+@settings(settings.get_profile("gatehouse"), max_examples=examples(500))
 @given(bodies=st.lists(st.one_of(bodies, near_valid().map(lambda case: case[0])), min_size=1, max_size=4))
 async def test_connection_bound_session_answers_every_message_with_json_rpc(fuzzed_gateway, bodies):
     gateway = fuzzed_gateway
@@ -73,7 +73,7 @@ async def test_connection_bound_session_answers_every_message_with_json_rpc(fuzz
             assert_well_formed(reply, status=200)
 
 
-@settings(settings.get_profile("gatehouse"), max_examples=examples(300))
+@settings(settings.get_profile("gatehouse"), max_examples=examples(250))
 @given(case=cases, http_method=st.sampled_from(("POST", "POST", "POST", "GET", "DELETE", "PUT")))
 async def test_asgi_app_answers_every_message_with_json_rpc(fuzzed_gateway, case, http_method):
     gateway, body, extra = fuzzed_gateway, case[0], dict(case[1])
