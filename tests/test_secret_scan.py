@@ -95,3 +95,12 @@ def test_the_exemption_covers_only_the_token_field(secret_scan, owner, raw_token
     assert client.post("/api/v1/tokens/", {"name": raw_token}, format="json").status_code == 201
     findings = _caught(secret_scan)
     assert len(findings) == 1 and "POST /api/v1/tokens/ (201)" in findings[0]
+
+
+@pytest.mark.secret_shown("this test shows one on purpose", where="GET /shown")
+def test_the_secret_shown_marker_forgives_only_its_place(secret_scan, raw_token):
+    secret_scan.capture("the response to GET /shown (200)", raw_token)
+    secret_scan.capture("the response to GET /elsewhere (200)", raw_token)
+    findings = secret_scan.findings(forgiven_where="GET /shown")
+    assert len(findings) == 1 and "GET /elsewhere" in findings[0]
+    secret_scan.forgive()

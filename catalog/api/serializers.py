@@ -146,7 +146,10 @@ class _ServerEntries(serializers.ListSerializer):
         kind = self.kind
         rows = kind.through.objects.filter(server=server).select_related(kind.noun)
         return [
-            {kind.noun: getattr(row, f"{kind.noun}_id"), "alias": row.alias, "name": kind.key(getattr(row, kind.noun), row.alias)}
+            {
+                kind.noun: getattr(row, f"{kind.noun}_id"), "alias": row.alias,
+                "name": kind.key(getattr(row, kind.noun), row.alias),
+            }
             for row in rows
         ]
 

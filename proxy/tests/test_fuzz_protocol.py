@@ -33,7 +33,8 @@ async def _healthy(gateway) -> None:
     listing = await streamable.post(_request(gateway, b'{"jsonrpc":"2.0","id":"h","method":"tools/list"}',
                                              {"mcp-session-id": "<valid>"}))
     assert listing.status == 200 and listing.message["result"]["tools"], listing
-    call = b'{"jsonrpc":"2.0","id":"c","method":"tools/call","params":{"name":"fixture__echo","arguments":{"text":"ok"}}}'
+    call = (b'{"jsonrpc":"2.0","id":"c","method":"tools/call",'
+            b'"params":{"name":"fixture__echo","arguments":{"text":"ok"}}}')
     reply = await streamable.post(_request(gateway, call, {"mcp-session-id": "<valid>"}))
     assert reply.message["result"]["content"] == [{"type": "text", "text": "ok"}], reply
 

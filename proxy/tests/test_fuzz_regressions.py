@@ -24,7 +24,8 @@ async def test_unpaired_surrogate_in_a_tool_name_is_invalid_request(gateway):
 
 async def test_a_surrogate_pair_is_ordinary_text(gateway):
     await gateway.initialize()
-    body = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"fixture__echo","arguments":{"text":"\\ud83d\\ude00"}}}'
+    body = (b'{"jsonrpc":"2.0","id":1,"method":"tools/call",'
+            b'"params":{"name":"fixture__echo","arguments":{"text":"\\ud83d\\ude00"}}}')
     response = await gateway.send(body)
     assert response["json"]["result"]["content"] == [{"type": "text", "text": "\U0001F600"}]
 
