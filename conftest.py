@@ -7,6 +7,9 @@ import pytest
 
 from tests.processes import CONFORMANCE_SERVER, STATEFUL_SERVER, FixtureUpstream, gatehouse_server
 
+# Every test fails if a stored secret shows up in a response or a log record (tests/secret_scan.py).
+pytest_plugins = ["tests.secret_scan"]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_memos():

@@ -4,7 +4,7 @@ import json
 
 from rest_framework import serializers
 
-from catalog.composition import KINDS, PROMPTS, RESOURCES, TOOLS, Entries, EntryKind
+from catalog.composition import PROMPTS, RESOURCES, TOOLS, Entries, EntryKind
 from catalog.models import Prompt, Resource, ResourceTemplate, Tool, Upstream, VirtualServer, Visibility
 from teams import permissions
 from teams.models import Team
@@ -133,6 +133,40 @@ class PromptSerializer(_DiscoveredSerializer):
         extra_kwargs = {"exposed_name": {"validators": []}}
 
 
+class _ServerEntries(serializers.ListSerializer):
+    """The entries of one kind on a server: written as ids with aliases, read back with the names clients call.
+
+    Readable as well as writable, so the schema documents what responses carry (they always listed the entries)."""
+
+    kind: EntryKind
+
+    def get_attribute(self, server: VirtualServer) -> VirtualServer:
+        return server
+
+    def to_representation(self, server: VirtualServer) -> list[dict]:
+        kind = self.kind
+        rows = kind.through.objects.filter(server=server).select_related(kind.noun)
+        return [
+            {
+                kind.noun: getattr(row, f"{kind.noun}_id"), "alias": row.alias,
+                "name": kind.key(getattr(row, kind.noun), row.alias),
+            }
+            for row in rows
+        ]
+
+
+class _ServerTools(_ServerEntries):
+    kind = TOOLS
+
+
+class _ServerPrompts(_ServerEntries):
+    kind = PROMPTS
+
+
+class _ServerResources(_ServerEntries):
+    kind = RESOURCES
+
+
 class _ServerEntrySerializer(serializers.Serializer):
     alias = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
     name = serializers.CharField(read_only=True, help_text="What clients call it on this server.")
@@ -141,21 +175,30 @@ class _ServerEntrySerializer(serializers.Serializer):
 class ServerToolSerializer(_ServerEntrySerializer):
     tool = serializers.IntegerField(help_text="Tool id.")
 
+    class Meta:
+        list_serializer_class = _ServerTools
+
 
 class ServerPromptSerializer(_ServerEntrySerializer):
     prompt = serializers.IntegerField(help_text="Prompt id.")
+
+    class Meta:
+        list_serializer_class = _ServerPrompts
 
 
 class ServerResourceSerializer(_ServerEntrySerializer):
     resource = serializers.IntegerField(help_text="Resource id.")
 
+    class Meta:
+        list_serializer_class = _ServerResources
+
 
 class VirtualServerSerializer(TeamScopedMixin, serializers.ModelSerializer):
     owner = serializers.EmailField(source="owner.email", read_only=True)
     team = _team_field()
-    tools = ServerToolSerializer(many=True, required=False, write_only=True)
-    prompts = ServerPromptSerializer(many=True, required=False, write_only=True)
-    resources = ServerResourceSerializer(many=True, required=False, write_only=True)
+    tools = ServerToolSerializer(many=True, required=False)
+    prompts = ServerPromptSerializer(many=True, required=False)
+    resources = ServerResourceSerializer(many=True, required=False)
     mcp_path = serializers.SerializerMethodField()
 
     class Meta:
@@ -170,15 +213,6 @@ class VirtualServerSerializer(TeamScopedMixin, serializers.ModelSerializer):
 
     def get_mcp_path(self, server: VirtualServer) -> str:
         return f"/servers/{server.slug}/mcp"
-
-    def to_representation(self, server: VirtualServer) -> dict:
-        data = super().to_representation(server)
-        for kind in KINDS:
-            data[f"{kind.noun}s"] = [
-                {kind.noun: getattr(row, f"{kind.noun}_id"), "alias": row.alias, "name": kind.key(getattr(row, kind.noun), row.alias)}
-                for row in kind.through.objects.filter(server=server).select_related(kind.noun)
-            ]
-        return data
 
     def _usable(self, kind: EntryKind, items: list[dict]) -> Entries:
         """The entries by id, if the principal may use every one of them; unknown and forbidden look the same."""

@@ -36,3 +36,13 @@ def test_too_many_values_are_refused(settings):
     settings.GATEHOUSE_MAX_JSON_MEMBERS = 1000
     with pytest.raises(JsonTooComplex, match="1000"):
         json_check_limits({"items": list(range(2000))})
+
+
+@pytest.mark.parametrize("value", ["\ud800", ["ok", "x\udfff"], {"k\udc00": 1}])
+def test_unpaired_surrogates_are_refused(value):
+    with pytest.raises(JsonTooComplex, match="surrogate"):
+        json_check_limits(value)
+
+
+def test_astral_characters_are_accepted():
+    json_check_limits({"emoji \U0001F600": "\U0001F600"})

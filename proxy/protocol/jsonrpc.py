@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,9 +62,21 @@ def _valid_id(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
+def _finite(text: str) -> float:
+    # NaN, Infinity and overflowing numbers (1e400) are not JSON: echoed back they would make the reply invalid JSON.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _not_json(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def parse_message(body: bytes) -> Message:
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_float=_finite, parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise JsonRpcError(PARSE_ERROR, "Parse error: the body is not valid JSON.", http_status=400) from None
     try:

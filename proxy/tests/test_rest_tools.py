@@ -99,6 +99,7 @@ async def test_rest_tools_are_listed_with_their_schema(rest_gateway):
     assert len(tools) == 9
 
 
+@pytest.mark.secret_shown("the echo upstream reflects the injected credential", where="/servers/rest/mcp")
 async def test_path_query_and_header_mapping_reach_the_api(rest_gateway):
     answer = await _call(rest_gateway, "get_item", {"id": "a/b c", "q": ["x", "y&z"], "trace": "t-1"})
     result = answer["result"]
@@ -114,6 +115,7 @@ async def test_path_query_and_header_mapping_reach_the_api(rest_gateway):
     assert json.loads(result["content"][0]["text"]) == seen
 
 
+@pytest.mark.secret_shown("the echo upstream reflects the injected credential", where="/servers/rest/mcp")
 async def test_remaining_arguments_become_the_json_body(rest_gateway):
     seen = (await _call(rest_gateway, "update_item", {"id": "7", "count": 3, "note": "hi"}))["result"]["structuredContent"]
     assert seen["method"] == "PATCH"
@@ -122,6 +124,7 @@ async def test_remaining_arguments_become_the_json_body(rest_gateway):
     assert seen["body"] == {"count": 3, "note": "hi"}
 
 
+@pytest.mark.secret_shown("the echo upstream reflects the injected credential", where="/servers/rest/mcp")
 async def test_a_named_body_argument_is_the_whole_body(rest_gateway):
     seen = (await _call(rest_gateway, "put_note", {"id": "7", "note": "just this"}))["result"]["structuredContent"]
     assert seen["method"] == "PUT"
@@ -180,6 +183,7 @@ async def test_slow_api_times_out_naming_the_upstream(rest_gateway):
     assert time.monotonic() - started < 4
 
 
+@pytest.mark.secret_shown("the echo upstream reflects the injected credential", where="/servers/rest/mcp")
 async def test_keep_alive_connection_is_reused(rest_gateway):
     first = await _call(rest_gateway, "get_item", {"id": "1"})
     second = await _call(rest_gateway, "get_item", {"id": "2"})
@@ -240,6 +244,7 @@ def test_health_probe_of_a_rest_api_is_any_http_answer(rest_catalog, rest_api, s
     assert not upstream_health_check(upstream=gone).ok
 
 
+@pytest.mark.secret_shown("the echo upstream reflects the injected credential", where="/servers/rest/mcp")
 async def test_changed_credentials_retire_the_old_client(rest_gateway, rest_catalog):
     from proxy.upstream import rest
 

@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -57,8 +58,9 @@ class TeamViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
     @action(detail=True, methods=["post"])
     def leave(self, request, pk=None):
         # Leaving needs membership, not teams.manage: look the team up among those the caller may view.
-        team = Team.objects.visible_to(self.principal, permissions.VIEW).filter(pk=pk).first()
-        membership = Membership.objects.filter(team=team, user=request.user).first() if team else None
+        # An id that is not a number is missing too (404), not a database error.
+        team = get_object_or_404(Team.objects.visible_to(self.principal, permissions.VIEW), pk=pk)
+        membership = Membership.objects.filter(team=team, user=request.user).first()
         if membership is None:
             raise NotFound()
         try:

@@ -10,7 +10,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
     display = serializers.SerializerMethodField(help_text="The recognisable start of the token; the rest is secret.")
     servers = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     user = serializers.EmailField(source="user.email", read_only=True)
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = ApiToken
