@@ -7,10 +7,13 @@ GATEHOUSE_CATALOG_VERSION_TTL_SECONDS.
 """
 from __future__ import annotations
 
+import time
+
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 
 from catalog.models import CatalogVersion
 from config.cache import process_cache
@@ -19,9 +22,12 @@ CACHE_KEY = "gatehouse:catalog-version"
 
 
 def catalog_version_bump() -> None:
-    updated = CatalogVersion.objects.filter(pk=1).update(value=F("value") + 1)
+    # Never below the clock (in microseconds): a counter that went back (a restored backup, a flushed database)
+    # must not repeat a version a running process still holds cached views for.
+    floor = time.time_ns() // 1_000
+    updated = CatalogVersion.objects.filter(pk=1).update(value=Greatest(F("value") + 1, Value(floor)))
     if not updated:
-        CatalogVersion.objects.get_or_create(pk=1, defaults={"value": 1})
+        CatalogVersion.objects.get_or_create(pk=1, defaults={"value": floor})
     transaction.on_commit(lambda: process_cache().delete(CACHE_KEY))
 
 
