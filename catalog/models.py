@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from config.display import validate_display_line, validate_display_paragraph
 from teams import permissions
 from teams.principal import Principal
 
@@ -60,7 +61,7 @@ class Upstream(Owned):
         OK = "ok", "OK"
         FAILED = "failed", "Failed"
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[validate_display_line])
     slug = models.SlugField(max_length=40, unique=True)
     url = models.URLField(max_length=2048, blank=True, default="", help_text="HTTP transports only.")
     command = models.CharField(max_length=1024, blank=True, default="", help_text="stdio only: the executable.")
@@ -211,8 +212,8 @@ class Prompt(Discovered):
 
 class VirtualServer(Owned):
     slug = models.SlugField(max_length=64, unique=True)
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True, default="")
+    name = models.CharField(max_length=100, validators=[validate_display_line])
+    description = models.TextField(blank=True, default="", validators=[validate_display_paragraph])
     enabled = models.BooleanField(default=True)
     allow_anonymous = models.BooleanField(
         default=False,

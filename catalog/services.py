@@ -32,6 +32,7 @@ from catalog.rest import RestDefinitionError, definition_clean, schema_object
 from catalog.selectors import upstream_target
 from catalog.version import catalog_version_bump
 from config.crypto import SecretDecryptionError, active_key_id, reseal
+from config.display import DisplayTextError, display_text_clean
 from config.egress import host_refusal
 from teams.selectors import principal_for_user
 
@@ -120,8 +121,7 @@ def upstream_create(
     _validate_sharing(visibility, team)
     header_passthrough = _validate_passthrough(header_passthrough)
     _validate_auth(transport, auth_type)
-    if not name or len(name) > 100:
-        raise CatalogError("An upstream needs a name of 1 to 100 characters.")
+    name = _display(name, "An upstream's name", 100, required=True)
     slug = slug or slugify(name).replace("-", "_")[:40]
     if not slug:
         raise CatalogError(f"Cannot derive a slug from the name {name!r}; give one.")
@@ -175,6 +175,13 @@ def upstream_create(
     return upstream
 
 
+def _display(value, label: str, max_length: int, *, required: bool = False, multiline: bool = False) -> str:
+    try:
+        return display_text_clean(value, label=label, max_length=max_length, required=required, multiline=multiline)
+    except DisplayTextError as exc:
+        raise CatalogError(str(exc)) from None
+
+
 def _validate_passthrough(names) -> list[str]:
     if names is not None and not isinstance(names, list | tuple):
         raise CatalogError("Header passthrough must be a list of header names.")
@@ -210,6 +217,8 @@ def upstream_update(
         raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on an upstream.")
     if "session_binding" in changes:
         _validate_binding(changes["session_binding"])
+    if "name" in changes:
+        changes["name"] = _display(changes["name"], "An upstream's name", 100, required=True)
     if "header_passthrough" in changes:
         changes["header_passthrough"] = _validate_passthrough(changes["header_passthrough"])
     if changes.get("transport", upstream.transport) != upstream.transport:
@@ -484,6 +493,8 @@ def server_create(
 ) -> VirtualServer:
     if not slug or slugify(slug) != slug or len(slug) > 64:
         raise CatalogError(f"A server slug is 1 to 64 lowercase letters, digits and hyphens, not {slug!r}.")
+    name = _display(name, "A server's name", 100)
+    description = _display(description, "A server's description", 2000, multiline=True)
     _validate_sharing(visibility, team)
     if VirtualServer.objects.filter(slug=slug).exists():
         raise CatalogError(f"A virtual server with slug {slug!r} already exists.")
@@ -530,6 +541,10 @@ def server_update(
     unknown = set(changes) - allowed
     if unknown:
         raise CatalogError(f"Cannot change {', '.join(sorted(unknown))} on a virtual server.")
+    if "name" in changes:
+        changes["name"] = _display(changes["name"], "A server's name", 100, required=True)
+    if "description" in changes:
+        changes["description"] = _display(changes["description"], "A server's description", 2000, multiline=True)
     for field, value in changes.items():
         setattr(server, field, value)
     _validate_sharing(server.visibility, server.team)
@@ -640,6 +655,8 @@ def rest_tool_define(
         )
     except RestDefinitionError as exc:
         raise CatalogError(str(exc)) from None
+    title = _display(title, "A tool's title", 255)
+    description = _display(description, "A tool's description", 2000, multiline=True)
     exposed = _exposed_names(Tool, upstream, [name])[name]
     fields = {"exposed_name": exposed, "title": title, "description": description,
               "input_schema": definition.pop("input_schema"), "missing_since": None}

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from config.display import validate_display_line, validate_display_paragraph
+
 
 class TeamQuerySet(models.QuerySet):
     def visible_to(self, principal, action: str = "view") -> TeamQuerySet:
@@ -26,7 +28,7 @@ class TeamQuerySet(models.QuerySet):
 
 
 class Team(models.Model):
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_display_line])
     slug = models.SlugField(max_length=64, unique=True)
     # Set for a user's personal team: it cannot be left, shared or deleted while the user exists.
     personal_for = models.OneToOneField(
@@ -61,8 +63,8 @@ class RoleQuerySet(models.QuerySet):
 class Role(models.Model):
     """A custom team role: a named set of permissions (teams.roles.PERMISSIONS) an admin edits."""
 
-    name = models.CharField(max_length=64, unique=True)
-    description = models.TextField(blank=True, default="")
+    name = models.CharField(max_length=64, unique=True, validators=[validate_display_line])
+    description = models.TextField(blank=True, default="", validators=[validate_display_paragraph])
     permissions = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -13,6 +13,7 @@ from django.utils.text import slugify
 
 from audit.services import audit_record
 from catalog.version import catalog_version_bump
+from config.display import DisplayTextError, display_text_clean
 from teams import roles
 from teams.models import Invitation, Membership, PlatformRole, Role, Team
 
@@ -40,6 +41,13 @@ def _check_member_quota(team: Team) -> None:
         raise TeamError(f"A team may have at most {settings.MAX_MEMBERS_PER_TEAM} members.")
 
 
+def _display(value, label: str, max_length: int, *, required: bool = False, multiline: bool = False) -> str:
+    try:
+        return display_text_clean(value, label=label, max_length=max_length, required=required, multiline=multiline)
+    except DisplayTextError as exc:
+        raise TeamError(str(exc)) from None
+
+
 @transaction.atomic
 def team_create_personal(*, user) -> Team | None:
     """The user's personal team, created once; None when AUTO_CREATE_PERSONAL_TEAMS is off."""
@@ -59,9 +67,7 @@ def team_create_personal(*, user) -> Team | None:
 
 @transaction.atomic
 def team_create(*, name: str, creator, slug: str | None = None) -> Team:
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise TeamError("A team needs a name of 1 to 100 characters.")
+    name = _display(name, "A team's name", 100, required=True)
     _check_team_quota(creator)
     if slug and Team.objects.filter(slug=slug).exists():
         raise TeamError("A team with that slug exists.")
@@ -74,9 +80,7 @@ def team_create(*, name: str, creator, slug: str | None = None) -> Team:
 
 @transaction.atomic
 def team_update(*, team: Team, actor, name: str) -> Team:
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise TeamError("A team needs a name of 1 to 100 characters.")
+    name = _display(name, "A team's name", 100, required=True)
     old = team.name
     team.name = name
     team.save(update_fields=["name"])
@@ -242,9 +246,8 @@ def role_save(*, actor, name: str, permissions: list[str], description: str = ""
         raise TeamError(str(exc)) from None
     if granted & roles.PLATFORM_ONLY:
         raise TeamError(f"Team roles cannot grant platform permissions: {sorted(granted & roles.PLATFORM_ONLY)}.")
-    name = (name or "").strip()
-    if not name or len(name) > 64:
-        raise TeamError("A role needs a name of 1 to 64 characters.")
+    name = _display(name, "A role's name", 64, required=True)
+    description = _display(description, "A role's description", 2000, multiline=True)
     role = role or Role()
     before = {"name": role.name, "permissions": role.permissions, "description": role.description}
     role.name, role.permissions, role.description = name, sorted(granted), description

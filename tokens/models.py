@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from config.display import validate_display_line
+
 
 class ApiTokenQuerySet(models.QuerySet):
     def visible_to(self, principal, action: str = "view") -> ApiTokenQuerySet:
@@ -35,7 +37,7 @@ class ApiToken(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     # A team token acts for its team: its team claim is that team, and the team's managers see and revoke it.
     team = models.ForeignKey("teams.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_display_line])
     lookup = models.CharField(max_length=8, unique=True)
     digest = models.CharField(max_length=64)
     pepper_id = models.CharField(max_length=32)

@@ -9,6 +9,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from catalog.models import VirtualServer
 from catalog.version import catalog_version_bump
+from config.display import DisplayTextError, display_text_clean
 from teams import roles
 from teams.models import Team
 from teams.permissions import holds, holds_in_team
@@ -65,8 +66,10 @@ def token_scopes_validate(
 ) -> dict:
     """Check what token_create would store (forms call it to show errors); raises TokenError. Returns the
     resolved team claim and permission list."""
-    if not name or len(name) > 100:
-        raise TokenError("A token needs a name of 1 to 100 characters.")
+    try:
+        display_text_clean(name, label="A token's name", max_length=100, required=True)
+    except DisplayTextError as exc:
+        raise TokenError(str(exc)) from None
     max_days = settings.TOKEN_MAX_LIFETIME_DAYS
     if expires_days is not None and expires_days < 1:
         raise TokenError("Expiry must be at least one day.")
