@@ -77,7 +77,8 @@ class SecretScan:
             self.secrets.setdefault(value, kind)
 
     def register_sealed(self, plaintext: str) -> None:
-        """A sealed column holds JSON (credentials, env) or a plain string: every string in it is a secret."""
+        """A sealed column holds JSON (credentials, env, OAuth settings and tokens) or a plain string: every string
+        in it is a secret except the public OAuth settings sealed beside a client secret (``_PUBLIC_KEYS``)."""
         try:
             value = json.loads(plaintext)
         except ValueError:
@@ -115,12 +116,19 @@ def _encodings(raw: bytes) -> list[str]:
     return encoded + [value.rstrip("=") for value in encoded[:2]]
 
 
+# Sealed with an upstream's OAuth client secret, yet public by nature: they travel in authorization URLs and
+# metadata documents and show in the admin.
+_PUBLIC_KEYS = frozenset({"client_id", "issuer", "token_endpoint", "authorization_endpoint", "registration_endpoint",
+                          "scope", "resource"})
+
+
 def _strings(value: Any) -> Iterable[str]:
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
+        for key, item in value.items():
+            if key not in _PUBLIC_KEYS:
+                yield from _strings(item)
     elif isinstance(value, list):
         for item in value:
             yield from _strings(item)

@@ -41,3 +41,12 @@ def test_a_servers_entries_are_documented_in_responses_as_they_are_returned(owne
     server = VirtualServerFactory(owner=owner)
     body = _client(owner).get(f"{API}/servers/{server.pk}/").json()
     assert body["tools"] == [] and body["prompts"] == [] and body["resources"] == []
+
+
+@pytest.mark.parametrize("kind", ["tools", "prompts", "resources"])
+@pytest.mark.parametrize("entry_id", [2**63, 10**30, 0, -5])
+def test_an_entry_id_outside_the_key_range_is_a_400_not_a_database_overflow(owner, kind, entry_id):
+    response = _client(owner).post(
+        f"{API}/servers/", {"slug": "overflow", kind: [{kind[:-1]: entry_id}]}, format="json"
+    )
+    assert response.status_code == 400, response.content

@@ -167,27 +167,31 @@ class _ServerResources(_ServerEntries):
     kind = RESOURCES
 
 
+# Entry ids are BigAutoField keys: anything outside that range is simply unknown, never a database overflow.
+_ENTRY_ID = {"min_value": 1, "max_value": 2**63 - 1}
+
+
 class _ServerEntrySerializer(serializers.Serializer):
     alias = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
     name = serializers.CharField(read_only=True, help_text="What clients call it on this server.")
 
 
 class ServerToolSerializer(_ServerEntrySerializer):
-    tool = serializers.IntegerField(help_text="Tool id.")
+    tool = serializers.IntegerField(help_text="Tool id.", **_ENTRY_ID)
 
     class Meta:
         list_serializer_class = _ServerTools
 
 
 class ServerPromptSerializer(_ServerEntrySerializer):
-    prompt = serializers.IntegerField(help_text="Prompt id.")
+    prompt = serializers.IntegerField(help_text="Prompt id.", **_ENTRY_ID)
 
     class Meta:
         list_serializer_class = _ServerPrompts
 
 
 class ServerResourceSerializer(_ServerEntrySerializer):
-    resource = serializers.IntegerField(help_text="Resource id.")
+    resource = serializers.IntegerField(help_text="Resource id.", **_ENTRY_ID)
 
     class Meta:
         list_serializer_class = _ServerResources
