@@ -64,7 +64,10 @@ async def process_inbox() -> str:
     inbox = _inboxes.get(loop)
     if inbox is None or inbox[1].done():
         layer = get_channel_layer()
-        channel = await layer.new_channel("mcp-answers-inbox.")
+        # The default prefix on purpose: channels_redis pops one Redis list per prefix under a single per-process
+        # lock, so an inbox with a prefix of its own would hold that lock through its blocking pop and delay every
+        # consumer's messages in this process by up to the layer's pop timeout (5 s) each.
+        channel = await layer.new_channel()
         inbox = _inboxes[loop] = (channel, loop.create_task(_inbox_loop(layer, channel), name="mcp-answers-inbox"))
     return inbox[0]
 
