@@ -64,7 +64,9 @@ async def rediscover_soon(upstream_id: int) -> None:
     if process_cache().add(key, time.time(), _REDISCOVERY_DEBOUNCE_SECONDS):
         from catalog.tasks import federation_sync_upstream
 
-        await database_sync_to_async(enqueue)(federation_sync_upstream, upstream_id)
+        # Not on the shared sync thread: with eager Celery (embedded defaults) the task runs the whole discovery
+        # right here, and every other ORM call of this process would queue behind it.
+        await database_sync_to_async(enqueue, thread_sensitive=False)(federation_sync_upstream, upstream_id)
         return
     pending = _trailing.get(upstream_id)
     if pending is None or pending.done():
