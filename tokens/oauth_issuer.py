@@ -30,7 +30,7 @@ from django.conf import settings
 from config.egress import EgressRefused, egress_client
 from config.wellknown import public_url
 from teams import roles
-from tokens.jwt import ASYMMETRIC, JwtError
+from tokens.jwt import ASYMMETRIC, JwtError, jwt_decode
 
 logger = logging.getLogger(__name__)
 
@@ -202,25 +202,10 @@ def oauth_verify(raw: str) -> dict[str, Any]:
         key = jwt.PyJWK(_key_for(str(header.get("kid", ""))), algorithm=header["alg"])
     except jwt.PyJWKError:
         raise JwtError("The JWT's key does not fit its algorithm.") from None
-    try:
-        return jwt.decode(
-            raw, key, algorithms=algorithms, audience=oauth_audiences(), issuer=settings.OAUTH_ISSUER,
-            leeway=settings.OAUTH_LEEWAY_SECONDS, options={"require": ["exp", "iss", "aud"]},
-        )
-    except jwt.ExpiredSignatureError:
-        raise JwtError("The JWT has expired.") from None
-    except jwt.ImmatureSignatureError:
-        raise JwtError("The JWT is not valid yet.") from None
-    except jwt.InvalidAudienceError:
-        raise JwtError("The JWT is for another audience.") from None
-    except jwt.InvalidIssuerError:
-        raise JwtError("The JWT is from another issuer.") from None
-    except jwt.MissingRequiredClaimError as exc:
-        raise JwtError(f"The JWT lacks the {exc.claim!r} claim.") from None
-    except jwt.InvalidAlgorithmError:
-        raise JwtError("The JWT is not signed with an allowed algorithm.") from None
-    except jwt.InvalidTokenError:
-        raise JwtError("The JWT is not valid.") from None
+    return jwt_decode(
+        raw, key, algorithms=algorithms, audience=oauth_audiences(), issuer=settings.OAUTH_ISSUER,
+        required=["exp", "iss", "aud"], algorithm_refusal="an allowed algorithm", leeway=settings.OAUTH_LEEWAY_SECONDS,
+    )
 
 
 def oauth_user_identity(claims: dict[str, Any]) -> str | None:
