@@ -11,6 +11,23 @@ from tests.processes import CONFORMANCE_SERVER, STATEFUL_SERVER, FixtureUpstream
 pytest_plugins = ["tests.secret_scan"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_keeps_content_types(django_db_setup):
+    """Once the test database is migrated, its content types and permissions are complete, and the test engines'
+    flush leaves them alone (config.testdb): the post_migrate handlers that would re-create them after every flush
+    are disconnected for the session."""
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.contenttypes.management import create_contenttypes
+    from django.db.models.signals import post_migrate
+
+    uid = "django.contrib.auth.management.create_permissions"
+    post_migrate.disconnect(create_permissions, dispatch_uid=uid)
+    post_migrate.disconnect(create_contenttypes)
+    yield
+    post_migrate.connect(create_contenttypes)
+    post_migrate.connect(create_permissions, dispatch_uid=uid)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_memos():
     """Each test's database starts its catalog version over: memos keyed by version, and token usage buffered for

@@ -15,22 +15,20 @@ import hashlib
 import hmac
 import logging
 import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db import close_old_connections, connections
 from django.utils import timezone
 from prometheus_client import Counter
 
+from audit.queued import SHUTDOWN_SECONDS, QueuedWriter
+
 logger = logging.getLogger(__name__)
 
-BATCH = 200
 # After the first message of a batch, wait this long for more: one transaction per batch, not per message.
 LINGER_SECONDS = 0.2
-SHUTDOWN_SECONDS = 10.0
 _WARN_EVERY_SECONDS = 60.0
 
 CAPTURED = Counter("gatehouse_capture_messages", "MCP messages captured for traffic inspection.")
@@ -67,29 +65,19 @@ def session_digest(nonce: str | None) -> str:
     return hmac.new(key, b"gatehouse.capture:" + nonce.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-class CaptureWriter:
+class CaptureWriter(QueuedWriter[Capture]):
+    thread_name = "capture-writer"
+    linger_seconds = LINGER_SECONDS
+
     def __init__(self, size: int | None = None) -> None:
-        self._size = size
-        self._queue: queue.Queue[Capture] | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        super().__init__(size or (lambda: settings.CAPTURE_QUEUE_SIZE))
         self._last_warning = 0.0
         self.dropped = 0
-
-    def _ready(self) -> queue.Queue[Capture]:
-        if self._thread is None or not self._thread.is_alive():
-            with self._lock:
-                if self._queue is None:
-                    self._queue = queue.Queue(maxsize=self._size or settings.CAPTURE_QUEUE_SIZE)
-                if self._thread is None or not self._thread.is_alive():
-                    self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
-                    self._thread.start()
-        return self._queue
 
     def submit(self, capture: Capture) -> bool:
         """Queue one capture without waiting; False (counted, warned) when the queue is full."""
         try:
-            self._ready().put_nowait(capture)
+            self.ready().put_nowait(capture)
         except queue.Full:
             self.dropped += 1
             DROPPED.inc()
@@ -101,50 +89,10 @@ class CaptureWriter:
         CAPTURED.inc()
         return True
 
-    def flush(self, timeout: float = SHUTDOWN_SECONDS) -> bool:
-        """Wait until every queued capture is written; False if ``timeout`` passed first."""
-        if self._queue is None:
-            return True
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
-
-    def discard(self) -> None:
-        """Forget what is queued (tests: each starts its database over)."""
-        if self._queue is None:
-            return
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                return
-            self._queue.task_done()
-
-    def _run(self) -> None:
+    def write(self, batch: list[Capture]) -> None:
         from audit.services import captured_messages_write
 
-        while True:
-            batch = [self._queue.get()]
-            deadline = time.monotonic() + LINGER_SECONDS
-            while len(batch) < BATCH:
-                try:
-                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
-            close_old_connections()
-            try:
-                captured_messages_write(captures=batch)
-            except Exception:  # noqa: BLE001 - the writer must outlive a failed batch; payloads are not logged
-                logger.exception("Writing %d captured MCP messages failed; they are lost.", len(batch))
-            finally:
-                if self._queue.empty():
-                    # Idle: give the connection back (busy, the next batch reuses it).
-                    connections.close_all()
-                for _ in batch:
-                    self._queue.task_done()
+        captured_messages_write(captures=batch)  # a failed batch is logged and lost (QueuedWriter), never its payloads
 
 
 _writer = CaptureWriter()

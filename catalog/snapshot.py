@@ -39,6 +39,8 @@ class UpstreamTarget:
     # oauth_client_credentials: the decrypted client settings (token endpoint, issuer, client id, secret, scope,
     # resource).
     oauth_client: tuple[tuple[str, str], ...] | None = field(default=None, repr=False)
+    # pool_key, computed on first use (it is asked for several times per call).
+    _pool_key: tuple[int, str, str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def bound_to_client_session(self) -> bool:
@@ -52,12 +54,16 @@ class UpstreamTarget:
     def pool_key(self) -> tuple[int, str, str, str]:
         """One pooled session per (upstream, credential, command); any change opens a new one. An upstream whose
         users each connect their own account gets one per user: its session never serves two users."""
+        if self._pool_key is not None:
+            return self._pool_key
         fingerprint = hashlib.sha256(
             repr((self.headers, self.command, self.args, self.env, self.auth_type, self.oauth_client)).encode()
         ).hexdigest()[:16]
         if self.per_user:
             fingerprint = f"{fingerprint}:user:{self.oauth_user_id}:{self.oauth_connection_id}"
-        return (self.id, self.url, self.transport, fingerprint)
+        key = (self.id, self.url, self.transport, fingerprint)
+        object.__setattr__(self, "_pool_key", key)  # frozen: set once, as if computed in __init__
+        return key
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,16 @@ private, link-local such as the cloud metadata address 169.254.169.254, IPv6 uni
 reserved, shared, or an IPv4 address embedded in an IPv6 form) unless ``GATEHOUSE_EGRESS_ALLOW`` admits it, and then
 connects to the address it checked, so a second DNS answer cannot slip in between check and connect. Every redirect
 hop opens its connection through the same backend, so redirects are re-checked; clients built here follow at most
-``MAX_REDIRECTS``.
+``MAX_REDIRECTS``. The data plane's aiohttp session (``egress_aiohttp_session``, for 2026-07-28 upstreams) checks
+in its resolver, and on every request for a host written as an IP address (``url_refusal``), which aiohttp never
+resolves; it follows no redirects.
 
 Numeric host spellings other than dotted decimal (``2130706433``, ``0177.0.0.1``, ``0x7f.1``) are refused outright:
 resolvers accept them, humans misread them, and no legitimate upstream needs them.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import re
@@ -21,9 +24,12 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
+import aiohttp
 import anyio
 import httpcore2
 import httpx2
+import yarl
+from aiohttp.abc import AbstractResolver
 from django.conf import settings
 
 MAX_REDIRECTS = 5
@@ -250,3 +256,46 @@ def egress_client_factory(
     if timeout is not None:
         kwargs["timeout"] = timeout
     return egress_async_client(**kwargs)
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver with the check: the addresses it returns are the ones aiohttp connects to."""
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[dict]:
+        _refuse_obfuscated(host, port)
+        loop = asyncio.get_running_loop()
+        try:
+            resolved = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, family=family)
+        except OSError as exc:
+            raise OSError(f"Could not resolve {host}: {exc}") from exc
+        checked = _checked(host, port, resolved)
+        return [
+            {"hostname": host, "host": address, "port": port, "flags": socket.AI_NUMERICHOST, "proto": 0,
+             "family": socket.AF_INET6 if ":" in address else socket.AF_INET}
+            for address in checked
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+def url_refusal(url: yarl.URL) -> str | None:
+    """The check for a URL whose host is an IP address (aiohttp connects to those without resolving)."""
+    host = url.host or ""
+    literal = ip_literal(host)
+    if literal is None:
+        return None
+    refusal = address_refusal(literal)
+    return None if refusal is None else f"Refused to connect to {host}:{url.port}: {refusal}."
+
+
+def egress_aiohttp_session() -> aiohttp.ClientSession:
+    """An ``aiohttp.ClientSession`` whose name lookups pass the guard; check IP-literal URLs with ``url_refusal``.
+    No environment proxies (they would bypass the guard), no cookies (upstreams are shared between callers), and
+    idle connections are dropped before a typical server's 5 s keep-alive ends."""
+    connector = aiohttp.TCPConnector(
+        resolver=GuardedResolver(), limit=_LIMITS.max_connections, keepalive_timeout=4.0, ttl_dns_cache=10,
+    )
+    return aiohttp.ClientSession(
+        connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
+    )

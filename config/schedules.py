@@ -3,6 +3,7 @@ an operator's edits in admin stick)."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import transaction
 
 
 def _schedules() -> list[tuple[str, str, int]]:
@@ -13,8 +14,9 @@ def _schedules() -> list[tuple[str, str, int]]:
     ]
 
 
+@transaction.atomic
 def schedules_ensure() -> list[str]:
-    """Create the missing periodic tasks; returns the names created."""
+    """Create the missing periodic tasks, all or none; returns the names created."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     created = []

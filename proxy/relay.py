@@ -19,8 +19,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from config.cache import process_cache
-from config.memo import BoundedMemo
-from proxy.protocol.calls import DownstreamCall
+from proxy.protocol.calls import DownstreamCall, log_level_passes
 from proxy.protocol.jsonrpc import RequestId
 
 logger = logging.getLogger(__name__)
@@ -29,12 +28,13 @@ logger = logging.getLogger(__name__)
 OUTBOUND_EVENT = "mcp.outbound"
 # Channel-layer message type a process's answer inbox receives: a client's answer POSTed to another process.
 ANSWER_EVENT = "mcp.answer"
-LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 _STANDING_PREFIX = "gatehouse:mcp-standing:"
 _active: dict[str, list[tuple[DownstreamCall, asyncio.Task | None]]] = {}
 _pending: dict[str, tuple[str, asyncio.Future]] = {}
-_log_levels: BoundedMemo[str, str] = BoundedMemo(50_000)
+# A session's logging/setLevel, in the shared cache: a call forwarded to the process that owns the session's bound
+# upstream session (proxy.upstream.owners) filters its log messages there.
+_LOG_LEVEL_PREFIX = "gatehouse:mcp-log-level:"
 _inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, asyncio.Task]] = (
     weakref.WeakKeyDictionary()
 )
@@ -153,15 +153,13 @@ async def session_notify(nonce: str, message: dict[str, Any]) -> None:
 
 
 def log_level_set(nonce: str, level: str) -> None:
-    _log_levels.put(nonce, level)
+    process_cache().set(_LOG_LEVEL_PREFIX + nonce, level, settings.GATEHOUSE_MCP_SESSION_TTL_SECONDS)
 
 
 def log_wanted(nonce: str, level: str) -> bool:
     """Whether a log message at ``level`` passes the session's ``logging/setLevel`` (everything by default)."""
-    threshold = _log_levels.get(nonce)
-    if threshold is None or level not in LOG_LEVELS:
-        return True
-    return LOG_LEVELS.index(level) >= LOG_LEVELS.index(threshold)
+    threshold = process_cache().get(_LOG_LEVEL_PREFIX + nonce)
+    return threshold is None or log_level_passes(level, threshold)
 
 
 async def client_request(nonce: str, method: str, params: dict[str, Any], *, timeout: float) -> dict[str, Any]:

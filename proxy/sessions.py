@@ -78,9 +78,14 @@ def session_resolve(session_id: str, *, principal: Principal, server_slug: str) 
         server_slug,
     ):
         return None
-    if process_cache().get(_ENDED_PREFIX + session.nonce):
+    if session_ended(session.nonce):
         return None
     return session
+
+
+def session_ended(nonce: str) -> bool:
+    """Whether the client session ``nonce`` was ended (DELETE) on any process."""
+    return bool(process_cache().get(_ENDED_PREFIX + nonce))
 
 
 def session_end(session: McpSession) -> None:

@@ -112,6 +112,18 @@ def upstream_noted(target: UpstreamTarget) -> None:
         trace.get_current_span().set_attribute("gatehouse.upstream", target.slug)
 
 
+def upstream_span(method: str, request_id: int, params: Mapping[str, Any]) -> AbstractContextManager[trace.Span | None]:
+    """The CLIENT span of a request Gatehouse sends upstream as a plain POST (proxy.upstream.stateless), current
+    while it is sent so the request's ``_meta`` names it as the upstream's parent. The SDK client makes the same
+    span for the requests it sends."""
+    if not tracing.ENABLED:
+        return _OFF
+    attributes = {"mcp.method.name": method, "jsonrpc.request.id": str(request_id)}
+    target = params.get("name") if method in _NAMED_TARGET else params.get("uri")
+    name = f"{method} {target}" if isinstance(target, str) else method
+    return tracing.tracer().start_as_current_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes)
+
+
 def trace_headers() -> dict[str, str]:
     """``traceparent``/``tracestate`` of the current span for an outgoing HTTP request (empty when tracing is off)."""
     if not tracing.ENABLED:

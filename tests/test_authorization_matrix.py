@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from proxy.tests.conftest import closed_pool  # noqa: F401 - a fixture
 from teams import roles, services as team_services
 from teams.models import Invitation, Membership, Role
 from tests.factories import MembershipFactory, PromptFactory, ResourceFactory, ToolFactory, UpstreamFactory, UserFactory
@@ -460,16 +461,6 @@ def mcp_world(transactional_db, upstream_process, team, owner, teammate, outside
                                             tools=entries[Tool], prompts=entries[Prompt], resources=entries[Resource])
     users = make_users(team=team, owner=owner, teammate=teammate, outsider=outsider, admin_user=admin_user)
     return make_tokens(users, server=server)
-
-
-@pytest.fixture
-def closed_pool():
-    from proxy.upstream.pool import upstream_pool_close
-
-    yield
-    from asgiref.sync import async_to_sync
-
-    async_to_sync(upstream_pool_close)()
 
 
 @pytest.mark.parametrize("actor", ACTORS)

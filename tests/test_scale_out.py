@@ -333,3 +333,27 @@ async def test_a_legacy_sse_message_posted_to_one_process_is_answered_on_the_str
                 assert posted.status_code == 202
                 answer = json.loads(await anext(data))
     assert answer["id"] == 1 and answer["result"]["serverInfo"]["name"] == "gatehouse"
+
+
+async def test_a_log_level_set_through_one_process_filters_log_messages_on_the_other(
+    two_gateways, conformance_upstream,
+):
+    """logging/setLevel reaches B; the call runs on A (which opened the bound upstream session): its info-level log
+    messages are filtered there, so the answer is plain JSON rather than a stream carrying them."""
+    from catalog.models import Upstream
+
+    first, second = two_gateways
+    published = await sync_to_async(upstream_published)(
+        email="quiet@example.com", url=conformance_upstream.url, name="quiet", server_slug="quiet",
+        session_binding=Upstream.SessionBinding.CLIENT_SESSION,
+    )
+    call = {"name": "quiet__test_tool_with_logging", "arguments": {}}
+    async with raw_session(f"{first}/servers/quiet/mcp", published.token) as on_first:
+        chatty = await on_first.post(on_first.request("tools/call", call))
+        assert chatty.headers["content-type"].startswith("text/event-stream")  # info logs, then the result
+        async with raw_session(f"{second}/servers/quiet/mcp", published.token, initialize=False) as on_second:
+            on_second.session_id = on_first.session_id
+            assert (await on_second.post(on_second.request("logging/setLevel", {"level": "warning"}))).status_code == 200
+        quiet = await on_first.post(on_first.request("tools/call", call))
+    assert quiet.headers["content-type"] == "application/json"
+    assert quiet.json()["result"]["content"][0]["text"] == "Logging test completed"

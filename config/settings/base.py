@@ -92,6 +92,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Every transaction takes SQLite's write lock when it begins, and waits for it. With deferred transactions, one
+    # that read first and then writes while another connection (a thread, the Celery worker) commits fails at once
+    # with "database is locked": SQLite refuses to wait there because both could be waiting for each other.
+    DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis, when configured, carries the cache, the channel layer and the Celery broker.

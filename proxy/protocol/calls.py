@@ -5,7 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from mcp_types import LOG_LEVEL_META_KEY
+
 from proxy.protocol.jsonrpc import RequestId
+
+# The severities of notifications/message (RFC 5424), least severe first.
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+
+def log_level_passes(level: Any, threshold: str) -> bool:
+    """Whether a log message at ``level`` is at or above ``threshold``; a level outside LOG_LEVELS passes."""
+    if level not in LOG_LEVELS or threshold not in LOG_LEVELS:
+        return True
+    return LOG_LEVELS.index(level) >= LOG_LEVELS.index(threshold)
 
 
 class Outlet(Protocol):
@@ -53,6 +65,9 @@ class DownstreamCall:
     session_nonce: str | None = None
     features: ClientFeatures = ClientFeatures()
     progress_token: str | int | None = None
+    # A stateless request's opt-in to log messages (``_meta`` logLevel): that level and above, none without it.
+    # Handshake-era calls leave it None: their session's logging/setLevel decides (proxy.relay.log_wanted).
+    log_level: str | None = None
 
     @classmethod
     def for_request(
@@ -63,11 +78,20 @@ class DownstreamCall:
         token = meta.get("progressToken") if isinstance(meta, dict) else None
         if isinstance(token, bool) or not isinstance(token, (str, int)):
             token = None
-        return cls(request_id, outlet, session_nonce, features, token)
+        level = meta.get(LOG_LEVEL_META_KEY) if isinstance(meta, dict) and session_nonce is None else None
+        return cls(request_id, outlet, session_nonce, features, token, level if level in LOG_LEVELS else None)
 
     @property
     def can_stream(self) -> bool:
         return self.outlet is not None and self.outlet.can_stream
+
+    @property
+    def upstream_log_level(self) -> str | None:
+        """The log level to ask a stateless upstream for: none when no message could reach the client; every level
+        for a handshake-era session (its logging/setLevel filters them as they arrive); else the request's own."""
+        if not self.can_stream:
+            return None
+        return "debug" if self.session_nonce is not None else self.log_level
 
     async def send(self, message: dict[str, Any]) -> None:
         if self.can_stream:

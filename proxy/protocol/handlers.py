@@ -14,7 +14,7 @@ from config.metrics import mcp_request_observed
 from proxy import relay
 from proxy.protocol import capture, holds, input_required, versions
 from proxy.protocol.admission import admitted
-from proxy.protocol.calls import DownstreamCall
+from proxy.protocol.calls import LOG_LEVELS, DownstreamCall
 from proxy.protocol.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
 from proxy.protocol.result_cap import capped_answer
 from proxy.sessions import McpSession
@@ -254,8 +254,8 @@ async def resources_unsubscribe(ctx: CallContext, params: dict[str, Any]) -> dic
 async def logging_set_level(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     """The least severe level of upstream log messages relayed to this session."""
     level = params.get("level")
-    if level not in relay.LOG_LEVELS:
-        raise JsonRpcError(INVALID_PARAMS, f"Invalid params: 'level' must be one of {', '.join(relay.LOG_LEVELS)}.")
+    if level not in LOG_LEVELS:
+        raise JsonRpcError(INVALID_PARAMS, f"Invalid params: 'level' must be one of {', '.join(LOG_LEVELS)}.")
     if ctx.session is not None:
         relay.log_level_set(ctx.session.nonce, level)
     return {}

@@ -19,8 +19,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-
 from config.cache import process_cache
 from config.crypto import SecretDecryptionError, seal, unseal
 from proxy import relay

@@ -14,6 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ from proxy.protocol.pulse import catalog_change_wait
 from proxy.protocol.session_messages import Conversation, ConversationEnded, conversation_check
 from proxy.protocol.watch import CatalogWatch
 from proxy.snapshots import snapshot_for
-from proxy.upstream.listening import UpstreamChange, upstream_listen
+from proxy.upstream.listening import UpstreamChange, upstream_watched
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ LISTEN_METHOD = "subscriptions/listen"
 UPDATED = "notifications/resources/updated"
 MAX_RESOURCE_SUBSCRIPTIONS = 100
 _UNWATCHED = frozenset({"stdio", "rest"})
-# Each stream holds its own upstream sessions: one principal may not pile them up (per process).
+# Each stream may hold upstream sessions of its own (a watch shared only with streams asking the same): one principal
+# may not pile them up (per process).
 MAX_STREAMS_PER_PRINCIPAL = 10
 _open_streams: Counter[str] = Counter()
 
@@ -77,7 +79,7 @@ class _Upstreams:
     """The upstream watches of one stream and what they hear, mapped back to the client's names."""
 
     changes: asyncio.Queue[UpstreamChange] = field(default_factory=asyncio.Queue)
-    tasks: list[asyncio.Task] = field(default_factory=list)
+    watches: AsyncExitStack = field(default_factory=AsyncExitStack)
     # (upstream id, upstream URI) → the URI the client subscribed to.
     names: dict[tuple[int, str], str] = field(default_factory=dict)
     honored_uris: list[str] = field(default_factory=list)
@@ -100,10 +102,8 @@ class _Upstreams:
         targets = {key: target for key, target in targets.items() if target.transport not in _UNWATCHED}
         readies = []
         for upstream_id, target in targets.items():
-            ready: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
-            deliver = self._deliverer(upstream_id)
-            self.tasks.append(asyncio.create_task(upstream_listen(target, wanted.get(upstream_id, []), deliver, ready)))
-            readies.append((target, ready))
+            watched = upstream_watched(target, wanted.get(upstream_id, []), self._deliverer(upstream_id))
+            readies.append((target, await self.watches.enter_async_context(watched)))
         for target, granted in zip(targets.values(), await asyncio.gather(*(_granted(*pair) for pair in readies))):
             self.honored_uris.extend(self.names[(target.id, uri)] for uri in granted)
 
@@ -119,9 +119,7 @@ class _Upstreams:
         return deliver
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.watches.aclose()
 
 
 async def _granted(target: UpstreamTarget, ready: asyncio.Future[list[str]]) -> list[str]:

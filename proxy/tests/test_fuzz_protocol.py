@@ -4,6 +4,7 @@ result or error, never a 5xx or an escaped exception, and the gateway still answ
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from hypothesis import event, given, settings
@@ -14,6 +15,9 @@ from proxy.protocol.jsonrpc import JsonRpcError, parse_message
 from proxy.protocol.replies import McpRequest
 from proxy.protocol.session_messages import conversation_open, message_reply
 from proxy.tests.fuzzing import assert_well_formed, bodies, cases, examples, near_valid
+
+# The protocol layer does not depend on the database: fuzzed once, in the embedded-defaults pass of CI.
+pytestmark = pytest.mark.skipif(bool(os.environ.get("DATABASE_URL")), reason="runs once, in the embedded-defaults pass")
 
 # Long enough for a real upstream round trip on a loaded machine; a hang fails the case instead of the suite.
 CASE_TIMEOUT = 15

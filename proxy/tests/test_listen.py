@@ -12,6 +12,7 @@ from catalog import services as catalog_services
 from catalog.models import Tool
 from proxy.tests.conftest import Gateway
 from proxy.tests.streams import SseStream
+from proxy.upstream.listening import upstream_watches
 from tests.published import upstream_published
 from tokens import services as token_services
 from tokens.models import ApiToken
@@ -127,6 +128,31 @@ async def test_a_subscribed_resource_update_from_the_upstream_is_relayed(watched
                            "params": {"uri": "test://watched-resource", "_meta": {SUBSCRIPTION_ID: 42}}}
     finally:
         await stream.close()
+
+
+async def test_streams_asking_the_same_share_one_upstream_watch_and_the_last_one_out_closes_it(watched):
+    lists = await _listen(watched.token, {"promptsListChanged": True}, request_id="a")
+    same = await _listen(watched.token, {"promptsListChanged": True, "toolsListChanged": True}, request_id="b")
+    resource = await _listen(watched.token, {"resourceSubscriptions": ["test://watched-resource"]}, request_id="c")
+    try:
+        for stream in (lists, same, resource):
+            await stream.message()
+        # One upstream session for the two streams that want list changes only, one for the resource subscription.
+        assert upstream_watches() == 2
+        await _call(watched.token, "conf__test_trigger_prompt_change")
+        for stream, request_id in ((lists, "a"), (same, "b")):
+            changed = await stream.message(timeout=10)
+            assert changed["method"] == "notifications/prompts/list_changed"
+            assert changed["params"]["_meta"] == {SUBSCRIPTION_ID: request_id}
+        await lists.close()
+        assert upstream_watches() == 2
+        await _call(watched.token, "conf__test_trigger_resource_update")
+        assert (await resource.message(timeout=10))["params"]["uri"] == "test://watched-resource"
+    finally:
+        for stream in (lists, same, resource):
+            if not stream.communicator.future.done():
+                await stream.close()
+    assert upstream_watches() == 0
 
 
 async def test_a_resource_the_principal_cannot_see_is_not_honored(watched):

@@ -222,6 +222,45 @@ async def test_bound_upstream_relays_log_messages_above_the_sessions_level(relay
     assert quiet["headers"]["content-type"] == "application/json"
 
 
+async def test_pooled_upstream_relays_log_messages_above_the_sessions_level(relays):
+    # 'mrtr' is a shared session to a 2026-07-28 upstream: its calls go out as plain POSTs (proxy.upstream.stateless).
+    gateway = await _handshake(relays["token"], {})
+    assert (await gateway.send(gateway.request("logging/setLevel", {"level": "info"})))["json"]["result"] == {}
+    stream = await _streamed_call(gateway, "mrtr__test_tool_with_logging", {})
+    messages = [await stream.message() for _ in range(4)]
+    assert [(m["method"], m["params"]["level"], m["params"]["data"]) for m in messages[:3]] == [
+        ("notifications/message", "info", data)
+        for data in ("Tool execution started", "Tool processing data", "Tool execution completed")
+    ]
+    assert messages[-1]["result"]["content"][0]["text"] == "Logging test completed"
+
+    await gateway.send(gateway.request("logging/setLevel", {"level": "error"}))
+    quiet = await gateway.send(gateway.request("tools/call", {"name": "mrtr__test_tool_with_logging", "arguments": {}}))
+    assert quiet["headers"]["content-type"] == "application/json"
+    assert quiet["json"]["result"]["content"][0]["text"] == "Logging test completed"
+
+
+def _sse_messages(body: bytes) -> list[dict]:
+    return [
+        json.loads(line[len("data: "):])
+        for event in body.decode().split("\n\n") for line in event.split("\n") if line.startswith("data: ")
+    ]
+
+
+@pytest.mark.parametrize("log_level", ["info", "error", None])
+async def test_stateless_client_gets_the_log_messages_its_request_asks_for(relays, log_level):
+    gateway = Gateway("/servers/relays/mcp", relays["token"])
+    request = _modern(gateway, "mrtr__test_tool_with_logging", {})
+    if log_level is not None:
+        request["params"]["_meta"]["io.modelcontextprotocol/logLevel"] = log_level
+    response = await _send_modern(gateway, request)
+    messages = _sse_messages(response["body"]) if response["json"] is None else [response["json"]]
+    logs = [m["params"]["data"] for m in messages if m.get("method") == "notifications/message"]
+    assert logs == (["Tool execution started", "Tool processing data", "Tool execution completed"]
+                    if log_level == "info" else [])
+    assert messages[-1]["result"]["content"][0]["text"] == "Logging test completed"
+
+
 async def test_invalid_log_level_is_invalid_params(relays):
     gateway = await _handshake(relays["token"], {})
     response = await gateway.send(gateway.request("logging/setLevel", {"level": "loud"}))
@@ -261,3 +300,34 @@ async def test_response_stream_resumes_after_a_disconnect_with_last_event_id(rel
     assert rest[-1]["result"]["content"][0]["text"] == "slept 1.0"
     await resumed.wait_for_end()
 
+
+
+async def test_bound_upstream_session_closes_soon_after_its_client_session_ends_on_another_process(
+    relays, monkeypatch,
+):
+    """A DELETE that reached another process only leaves the shared 'ended' mark (proxy.sessions.session_end); the
+    process holding the bound upstream session notices it and closes that session, long before its idle limit."""
+    from proxy import sessions
+    from proxy.upstream import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "ENDED_CHECK_SECONDS", 0.1)
+    gateway = await _handshake(relays["token"], {})
+    response = await gateway.send(gateway.request("tools/call", {"name": "bound__test_simple_text", "arguments": {}}))
+    assert "result" in response["json"]
+    pool = pool_module.upstream_pool()
+    bound = [key for key in pool._sessions if pool.bound_session(key) is not None]
+    assert len(bound) == 1
+    session = sessions.session_resolve(
+        gateway.session_id, principal=(await _principal(relays["token"])), server_slug="relays",
+    )
+    sessions.session_end(session)  # what the other process's DELETE does; nothing else reaches this process
+    async with asyncio.timeout(5):
+        while pool.bound_session(bound[0]) is not None:
+            await asyncio.sleep(0.05)
+
+
+async def _principal(token: str):
+    from proxy.protocol.access import authenticate
+
+    principal, _ = await authenticate(f"Bearer {token}", server_slug="relays")
+    return principal

@@ -9,7 +9,6 @@ from urllib.parse import parse_qs
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
-from django.conf import settings
 
 from proxy import relay
 from proxy.protocol import legacy_sse

@@ -1,17 +1,21 @@
-"""Hearing an upstream's changes for one ``subscriptions/listen`` stream: its list changes and the updates of the
-resources the client subscribed to.
+"""Hearing an upstream's changes for ``subscriptions/listen`` streams: its list changes and the updates of the
+resources the clients subscribed to.
 
-Each stream holds its own upstream session for this (pooled sessions are shared by every client, so per-client
-subscriptions cannot live on them). A 2026-07-28 upstream is asked through its own ``subscriptions/listen``; a
-handshake-era one sends its list changes on its GET stream and its resource updates after ``resources/subscribe``.
-Whatever the upstream says it changed is also re-discovered (proxy.upstream.callbacks), so the catalog follows.
+A watch holds an upstream session of its own for this (the pooled sessions carry calls, and a subscription is per
+set of resources). The listen streams of one process that ask the same upstream, with the same credential, for the
+same resources share one watch: a thousand clients listening to a server cost its upstreams one session each, not a
+thousand. A 2026-07-28 upstream is asked through its own ``subscriptions/listen``; a handshake-era one sends its list
+changes on its GET stream and its resource updates after ``resources/subscribe``. Whatever the upstream says it
+changed is also re-discovered (proxy.upstream.callbacks), so the catalog follows.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 from mcp import types
 from mcp.shared.subscriptions import (
@@ -28,6 +32,7 @@ from proxy.upstream.callbacks import rediscover_soon
 from proxy.upstream.client import upstream_client
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class UpstreamChange:
@@ -71,8 +76,13 @@ async def upstream_listen(
     (none when it does not support subscriptions) once the upstream is listening; connection errors end the task
     (raised before ``ready`` is set, logged after)."""
 
+    subscribed = False  # a 2026-07-28 upstream's listen subscription is live
+
     async def notification(message) -> None:
         # Handshake-era upstreams: list changes come on the session's GET stream, updates after resources/subscribe.
+        # The SDK also tees a listen subscription's events here: those arrive through the subscription, once.
+        if subscribed:
+            return
         if isinstance(message, types.ResourceUpdatedNotification):
             await deliver(UpstreamChange("notifications/resources/updated", str(message.params.uri)))
         elif type(message) in _NOTIFICATION_METHODS:
@@ -87,6 +97,7 @@ async def upstream_listen(
                     tools_list_changed=True, prompts_list_changed=True, resources_list_changed=True,
                     resource_subscriptions=honored,
                 ) as subscription:
+                    subscribed = True
                     granted = set(subscription.honored.resource_subscriptions or ())
                     ready.set_result([uri for uri in honored if uri in granted])
                     async for event in subscription:
@@ -105,3 +116,51 @@ async def upstream_listen(
             ready.set_exception(exc)
         else:
             logger.warning("Stopped listening to upstream %s: %s: %s", target.name, type(exc).__name__, exc)
+
+
+@dataclass(eq=False)
+class _Watch:
+    """One upstream watch and the listen streams hearing it."""
+
+    ready: asyncio.Future[list[str]]
+    listeners: set[Deliver] = field(default_factory=set)
+    task: asyncio.Task | None = None
+
+    async def fan_out(self, change: UpstreamChange) -> None:
+        for deliver in list(self.listeners):
+            await deliver(change)
+
+
+# Per event loop: (pool key, resource URIs) → the watch.
+_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, _Watch]] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def upstream_watched(
+    target: UpstreamTarget, uris: list[str], deliver: Deliver
+) -> AsyncIterator[asyncio.Future[list[str]]]:
+    """Hear ``target`` while inside: ``deliver`` gets what it announces. Yields the future of the URIs it will send
+    updates for (as ``upstream_listen``'s ``ready``). The watch is shared with the other streams of this process
+    asking the same; the last one out closes it. A watch whose upstream went away is replaced for newcomers."""
+    watches = _watches.setdefault(asyncio.get_running_loop(), {})
+    key = (target.pool_key, frozenset(uris))
+    watch = watches.get(key)
+    if watch is None or watch.task.done():
+        watch = _Watch(asyncio.get_running_loop().create_future())
+        watch.task = asyncio.create_task(upstream_listen(target, list(uris), watch.fan_out, watch.ready))
+        watches[key] = watch
+    watch.listeners.add(deliver)
+    try:
+        yield watch.ready
+    finally:
+        watch.listeners.discard(deliver)
+        if not watch.listeners:
+            if watches.get(key) is watch:
+                del watches[key]
+            watch.task.cancel()
+            await asyncio.gather(watch.task, return_exceptions=True)
+
+
+def upstream_watches() -> int:
+    """How many upstream watches this event loop holds."""
+    return len(_watches.get(asyncio.get_running_loop(), {}))

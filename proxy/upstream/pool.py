@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import httpx2
 from django.conf import settings
 from mcp import Client
@@ -28,6 +29,7 @@ from catalog.snapshot import UpstreamTarget
 from config.metrics import upstream_call_observed
 from proxy import relay
 from proxy.protocol.calls import ClientFeatures, DownstreamCall
+from proxy.sessions import session_ended
 from proxy.tracing import upstream_noted
 from proxy.upstream import owners
 from proxy.upstream.breaker import breaker_admit, breaker_call_done
@@ -36,14 +38,23 @@ from proxy.upstream.client import upstream_client
 from proxy.upstream.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from proxy.upstream.via import context_without_chain
 from proxy.upstream.oauth import upstream_authorization_ready
+from proxy.upstream.operations import UpstreamOperation
+from proxy.upstream.stateless import StatelessUpstreams, stateless_serves
 
 logger = logging.getLogger(__name__)
 
 # One call on an initialized client, e.g. ``lambda client: client.call_tool(name, arguments)``.
 Operation = Callable[[Client], Awaitable[Any]]
 
+# How often a process looks for bound sessions whose client session was ended elsewhere (a DELETE that reached
+# another process): those close within this many seconds instead of at their idle limit.
+ENDED_CHECK_SECONDS = 5.0
+
 # Failures after which the upstream cannot have acted on the request, so one retry on a fresh session is safe.
-_NOT_DELIVERED = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, ConnectionError)
+_NOT_DELIVERED = (
+    httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, ConnectionError,
+    aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError,
+)
 
 
 def _describe(exc: BaseException) -> str:
@@ -159,6 +170,8 @@ def _idle_limit(pooled: PooledSession) -> float | None:
 class UpstreamPool:
     def __init__(self) -> None:
         self._sessions: dict[tuple, PooledSession] = {}
+        # Requests to 2026-07-28 upstreams, once discovered, go out as plain POSTs (proxy.upstream.stateless).
+        self._stateless = StatelessUpstreams()
         self._closing: set[asyncio.Task] = set()
         self._reaper: asyncio.Task | None = None
         # stdio commands that failed to start: (failures in a row, monotonic time before which not to try again).
@@ -239,16 +252,21 @@ class UpstreamPool:
             self._reaper = asyncio.create_task(self._reap_idle(), name="upstream-pool:reaper")
 
     async def _reap_idle(self) -> None:
-        """Close sessions with an idle limit that have gone unused past it; stop when none are left."""
+        """Close sessions with an idle limit that have gone unused past it, and bound sessions whose client session
+        was ended on any process; stop when none are left."""
         while True:
             limited = [(pooled, _idle_limit(pooled)) for pooled in self._sessions.values()]
             limited = [(pooled, limit) for pooled, limit in limited if limit is not None]
             if not limited:
                 return
-            await asyncio.sleep(min(30.0, *(limit for _, limit in limited)))
+            period = min(30.0, *(limit for _, limit in limited))
+            if any(pooled.bound for pooled, _ in limited):
+                period = min(period, ENDED_CHECK_SECONDS)
+            await asyncio.sleep(period)
             for pooled, limit in limited:
                 idle = pooled.calls_in_flight == 0 and time.monotonic() - pooled.last_used > limit
-                if idle and self._sessions.get(pooled.key) is pooled:
+                ended = pooled.bound and session_ended(pooled.key[-1])
+                if (idle or ended) and self._sessions.get(pooled.key) is pooled:
                     self._drop(pooled)
 
     async def request(
@@ -294,7 +312,7 @@ class UpstreamPool:
                     client = await pooled.client()
                     if starting:
                         self._record_start(target, ok=True)
-                    result = await operation(client)
+                    result = await self._run(pooled, client, operation)
             except TimeoutError:
                 if not pooled.is_open:
                     # Timed out while connecting: drop the half-open session rather than leave its owner task behind.
@@ -327,14 +345,22 @@ class UpstreamPool:
             finally:
                 pooled.calls_in_flight -= 1
                 pooled.last_used = time.monotonic()
-            return result.model_dump(by_alias=True, exclude_none=True, mode="json")
+            return result
         raise AssertionError("unreachable")
+
+    async def _run(self, pooled: PooledSession, client: Client, operation: Operation) -> dict[str, Any]:
+        if isinstance(operation, UpstreamOperation) and stateless_serves(
+            pooled.target, operation, bound=pooled.bound, protocol_version=client.protocol_version
+        ):
+            return await self._stateless.request(pooled.target, operation)
+        return (await operation(client)).model_dump(by_alias=True, exclude_none=True, mode="json")
 
     async def close(self) -> None:
         if self._reaper is not None:
             self._reaper.cancel()
         sessions, self._sessions = list(self._sessions.values()), {}
         await asyncio.gather(*(pooled.close() for pooled in sessions), *self._closing, return_exceptions=True)
+        await self._stateless.close()
 
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UpstreamPool] = weakref.WeakKeyDictionary()
