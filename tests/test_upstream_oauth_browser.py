@@ -37,7 +37,6 @@ def test_a_user_connects_an_upstream_in_the_browser(live_server, tmp_path):
             page.fill("input[name=password]", "any password")
             page.click("button[type=submit]")
             page.click("button[type=submit]")  # consent
-            page.wait_for_load_state()
-            assert page.url == f"{live_server.url}/accounts/upstreams/"
+            page.wait_for_url(f"{live_server.url}/accounts/upstreams/")
             assert "Connected to browser." in page.content() and "Disconnect" in page.content()
     assert UpstreamConnection.objects.filter(user=user, upstream=upstream).exists()

@@ -73,7 +73,7 @@ def _sso_login(page, live_server, login: str) -> None:
     page.fill("input[name=password]", "any password")
     page.click("button[type=submit]")
     page.click("button[type=submit]")  # consent
-    page.wait_for_load_state()
+    page.wait_for_url(f"{live_server.url}/**")  # back at Gatehouse
 
 
 def test_first_sso_login_provisions_the_user_and_maps_the_group_to_a_team_role(live_server, idp):
