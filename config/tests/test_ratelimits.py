@@ -27,6 +27,14 @@ def _fresh_counters():
     cache.clear()
 
 
+def _clear_of_window_end(period: int, room: float) -> None:
+    """Limits count in fixed windows aligned to the clock: wait, if need be, until the next ``room`` seconds fall in
+    one window, so a test's hits are not split by a window turning over."""
+    left = period - time.time() % period
+    if left < room:
+        time.sleep(left + 0.01)
+
+
 def _login(client, username: str, password: str = "wrong-password"):
     return client.post("/accounts/login/", {"login": username, "password": password})
 
@@ -34,6 +42,7 @@ def _login(client, username: str, password: str = "wrong-password"):
 @pytest.mark.django_db
 def test_admin_login_is_limited_per_account_with_retry_after(client, admin_user, settings):
     settings.GATEHOUSE_LOGIN_RATE_LIMIT_ACCOUNT = "3/m"
+    _clear_of_window_end(60, 15)
     for _ in range(3):
         assert _login(client, admin_user.email).status_code == 200  # the form again, with an error
     refused = _login(client, admin_user.email.upper())  # another spelling is the same account
@@ -47,6 +56,7 @@ def test_admin_login_is_limited_per_account_with_retry_after(client, admin_user,
 @pytest.mark.django_db
 def test_admin_login_is_limited_per_client_ip(client, settings):
     settings.GATEHOUSE_LOGIN_RATE_LIMIT_IP = "2/m"
+    _clear_of_window_end(60, 15)
     assert _login(client, "a@example.com").status_code == 200
     assert _login(client, "b@example.com").status_code == 200
     assert _login(client, "c@example.com").status_code == 429
@@ -56,6 +66,7 @@ def test_admin_login_is_limited_per_client_ip(client, settings):
 @pytest.mark.django_db
 def test_api_is_limited_per_user_with_retry_after(client, owner, settings):
     settings.GATEHOUSE_API_RATE_LIMIT_USER = "3/m"
+    _clear_of_window_end(60, 15)
     _, secret = token_services.token_create(user=owner, name="api")
     _, other = token_services.token_create(user=owner, name="api-2")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
@@ -68,6 +79,7 @@ def test_api_is_limited_per_user_with_retry_after(client, owner, settings):
 @pytest.mark.django_db
 def test_api_is_limited_per_client_ip_across_users(client, owner, outsider, settings):
     settings.GATEHOUSE_API_RATE_LIMIT_IP = "2/m"
+    _clear_of_window_end(60, 15)
     secrets = [token_services.token_create(user=user, name="ip")[1] for user in (owner, outsider, owner)]
     statuses = [client.get(f"{API}/tools/", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code for secret in secrets]
     assert statuses == [200, 200, 429]
@@ -76,6 +88,7 @@ def test_api_is_limited_per_client_ip_across_users(client, owner, outsider, sett
 @pytest.mark.django_db
 def test_token_creation_has_its_own_tighter_limit(client, owner, settings):
     settings.GATEHOUSE_TOKEN_CREATE_RATE_LIMIT = "2/h"
+    _clear_of_window_end(3600, 75)  # and Retry-After stays above a minute
     _, secret = token_services.token_create(user=owner, name="creator")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
     for n in range(2):
@@ -87,6 +100,7 @@ def test_token_creation_has_its_own_tighter_limit(client, owner, settings):
 
 def test_a_window_recovers_on_its_own():
     key = f"test:{uuid.uuid4()}"
+    _clear_of_window_end(1, 1)
     assert window_hit(key, 2, 1) is None and window_hit(key, 2, 1) is None
     assert window_hit(key, 2, 1) == 1
     time.sleep(1.05)
@@ -100,6 +114,7 @@ def _rpc_error(response) -> dict | None:
 async def test_mcp_requests_are_limited_per_token(gateway, settings):
     settings.GATEHOUSE_MCP_RATE_LIMIT = "4/m"
     await gateway.initialize()
+    _clear_of_window_end(60, 15)
     for _ in range(4):
         assert _rpc_error(await gateway.send(gateway.request("tools/list"))) is None
     error = _rpc_error(await gateway.send(gateway.request("tools/list")))
@@ -110,6 +125,7 @@ async def test_mcp_requests_are_limited_per_token(gateway, settings):
 async def test_mcp_tool_limit_counts_each_tool_separately(gateway, settings):
     settings.GATEHOUSE_MCP_TOOL_RATE_LIMIT = "2/m"
     await gateway.initialize()
+    _clear_of_window_end(60, 15)
 
     async def call(tool: str, arguments: dict) -> dict | None:
         return _rpc_error(await gateway.send(gateway.request("tools/call", {"name": tool, "arguments": arguments})))
@@ -136,6 +152,7 @@ async def test_mcp_concurrent_calls_per_token_are_capped_and_released(gateway, s
 async def test_mcp_limit_recovers_on_its_own(gateway, settings):
     settings.GATEHOUSE_MCP_RATE_LIMIT = "2/s"
     await gateway.initialize()
+    _clear_of_window_end(1, 1)
     outcomes = [_rpc_error(await gateway.send(gateway.request("ping"))) for _ in range(3)]
     assert outcomes[2] is not None and outcomes[2]["code"] == -32029
     await asyncio.sleep(1.1)
@@ -145,6 +162,7 @@ async def test_mcp_limit_recovers_on_its_own(gateway, settings):
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL: the limit must hold across processes")
 def test_limits_hold_across_processes_with_redis():
     key = f"test:{uuid.uuid4()}"
+    _clear_of_window_end(60, 30)
     other_process = subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); from config.ratelimits import window_hit; "
          f"print([window_hit('{key}', 3, 60) for _ in range(3)])"],
