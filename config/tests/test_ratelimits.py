@@ -114,7 +114,7 @@ def _rpc_error(response) -> dict | None:
 async def test_mcp_requests_are_limited_per_token(gateway, settings):
     settings.GATEHOUSE_MCP_RATE_LIMIT = "4/m"
     await gateway.initialize()
-    _clear_of_window_end(60, 15)
+    await asyncio.to_thread(_clear_of_window_end, 60, 15)
     for _ in range(4):
         assert _rpc_error(await gateway.send(gateway.request("tools/list"))) is None
     error = _rpc_error(await gateway.send(gateway.request("tools/list")))
@@ -125,7 +125,7 @@ async def test_mcp_requests_are_limited_per_token(gateway, settings):
 async def test_mcp_tool_limit_counts_each_tool_separately(gateway, settings):
     settings.GATEHOUSE_MCP_TOOL_RATE_LIMIT = "2/m"
     await gateway.initialize()
-    _clear_of_window_end(60, 15)
+    await asyncio.to_thread(_clear_of_window_end, 60, 15)
 
     async def call(tool: str, arguments: dict) -> dict | None:
         return _rpc_error(await gateway.send(gateway.request("tools/call", {"name": tool, "arguments": arguments})))
@@ -152,7 +152,7 @@ async def test_mcp_concurrent_calls_per_token_are_capped_and_released(gateway, s
 async def test_mcp_limit_recovers_on_its_own(gateway, settings):
     settings.GATEHOUSE_MCP_RATE_LIMIT = "2/s"
     await gateway.initialize()
-    _clear_of_window_end(1, 1)
+    await asyncio.to_thread(_clear_of_window_end, 1, 1)
     outcomes = [_rpc_error(await gateway.send(gateway.request("ping"))) for _ in range(3)]
     assert outcomes[2] is not None and outcomes[2]["code"] == -32029
     await asyncio.sleep(1.1)
